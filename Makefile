@@ -1,0 +1,39 @@
+# Set-up and the two jobs of the README: `make demo` (the main job) and `make test` (the suite).
+# Each creates .venv itself on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: venv data demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: on these machines 2.13.0 is a local CPU build, while an unpinned
+	# torch would pull several GB of CUDA packages. The package itself only needs torch>=2.3.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# Fashion-MNIST is Debian's package dataset-fashion-mnist; elsewhere set CNNZOO_DATA or pass --data.
+data:
+	@if [ ! -f $(FMNIST)/t10k-labels-idx1-ubyte.gz ] && [ -z "$$CNNZOO_DATA" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	  else echo "Fashion-MNIST not found: install Debian's dataset-fashion-mnist or set CNNZOO_DATA"; fi; \
+	fi
+
+demo: venv data
+	$(VENV)/bin/cnnzoo list
+
+lint: venv
+	$(PY) -m ruff check src tests benchmarks
+
+test: venv data lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

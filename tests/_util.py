@@ -1,0 +1,13 @@
+import cnnzoo
+
+
+def small_size(name: str) -> int:
+    """The small test input of a model: 28 for small-image models, 32 for ImageNet ones (or its minimum)."""
+    info = cnnzoo.model_info(name)
+    base = 28 if info.input_size[1] < 64 else 32
+    return max(base, info.min_size)
+
+
+def main_output(out):
+    """Main logits of a model that may return auxiliary outputs as a tuple in training mode."""
+    return out[0] if isinstance(out, (tuple, list)) else out

@@ -1,0 +1,99 @@
+import pytest
+import torch
+from torch import nn
+
+from cnnzoo.layers import (
+    ClassifierHead,
+    Conv2dSame,
+    ConvNormAct,
+    DropPath,
+    SqueezeExcite,
+    create_act,
+    create_conv2d,
+    drop_path_rates,
+    make_divisible,
+)
+
+
+def test_make_divisible():
+    assert make_divisible(32 * 0.75) == 24
+    assert make_divisible(10) == 16  # never below the divisor... and within 10 %
+    assert make_divisible(91, 8) == 88
+    assert make_divisible(83, 8) == 80
+    assert make_divisible(11, 8) == 16  # rounding down to 8 would lose more than 10 %
+    assert make_divisible(3, 8, min_value=4) == 8
+
+
+def test_conv_norm_act_layout_and_linear_bottleneck():
+    block = ConvNormAct(8, 16, 3, stride=2)
+    assert [type(m) for m in block] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    assert block[0].bias is None and block[0].padding == (1, 1)
+    linear = ConvNormAct(8, 16, 1, act_layer=None)
+    assert len(linear) == 2
+    plain = ConvNormAct(8, 16, 3, norm_layer=None)
+    assert plain[0].bias is not None
+    assert block(torch.randn(1, 8, 9, 9)).shape == (1, 16, 5, 5)
+
+
+def test_tf_same_padding_matches_tensorflow_output_size():
+    conv = create_conv2d(3, 4, 3, stride=2, padding="same")
+    assert isinstance(conv, Conv2dSame)
+    for size in (224, 225, 7):
+        assert conv(torch.randn(1, 3, size, size)).shape[-1] == -(-size // 2)
+    # stride 1, odd kernel: static symmetric padding
+    assert not isinstance(create_conv2d(3, 4, 3, padding="same"), Conv2dSame)
+    with pytest.raises(ValueError, match="padding"):
+        create_conv2d(3, 4, 3, padding="valid-ish")
+
+
+def test_tf_same_pads_bottom_right():
+    conv = create_conv2d(1, 1, 3, stride=2, padding="same", bias=False)
+    nn.init.ones_(conv.weight)
+    x = torch.ones(1, 1, 4, 4)
+    # TF pads 0 on top/left and 1 on bottom/right for a 4-pixel input, 3×3 kernel, stride 2.
+    assert conv(x)[0, 0].tolist() == [[9.0, 6.0], [6.0, 4.0]]
+
+
+def test_squeeze_excite_gates_channels():
+    se = SqueezeExcite(32, rd_ratio=0.25)
+    assert se.fc1.out_channels == 8
+    x = torch.randn(2, 32, 5, 5)
+    y = se(x)
+    assert y.shape == x.shape
+    ratio = y / x
+    assert torch.allclose(ratio, ratio[:, :, :1, :1].expand_as(ratio), atol=1e-5)
+    assert ((ratio > 0) & (ratio < 1)).all()
+
+
+def test_drop_path_train_and_eval():
+    dp = DropPath(0.5)
+    x = torch.ones(1000, 3)
+    dp.train()
+    y = dp(x)
+    kept = (y[:, 0] != 0).float().mean().item()
+    assert 0.4 < kept < 0.6
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 2.0))
+    dp.eval()
+    assert torch.equal(dp(x), x)
+    assert drop_path_rates(5, 0.2) == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2])
+
+
+def test_activations_by_name():
+    assert isinstance(create_act("hard_swish"), nn.Hardswish)
+    assert isinstance(create_act("relu6"), nn.ReLU6)
+    assert isinstance(create_act(None), nn.Identity)
+    x = torch.linspace(-5, 5, 11)
+    assert torch.allclose(create_act("hswish")(x.clone()), x * torch.clamp(x + 3, 0, 6) / 6)
+    with pytest.raises(ValueError, match="unknown activation"):
+        create_act("relu7")
+
+
+def test_classifier_head_reset_and_pre_logits():
+    head = ClassifierHead(64, 10, pool_size=2, hidden=(32,), hidden_drop=0.5)
+    x = torch.randn(3, 64, 5, 5)
+    assert head(x).shape == (3, 10)
+    assert head(x, pre_logits=True).shape == (3, 32)
+    head.reset(4)
+    assert head(x).shape == (3, 4)
+    head.reset(0)
+    assert head(x).shape == (3, 32)
