@@ -21,7 +21,7 @@ def test_make_divisible():
     assert make_divisible(91, 8) == 88
     assert make_divisible(83, 8) == 80
     assert make_divisible(11, 8) == 16  # rounding down to 8 would lose more than 10 %
-    assert make_divisible(3, 8, min_value=4) == 8
+    assert make_divisible(3, 8, min_value=4) == 4
 
 
 def test_conv_norm_act_layout_and_linear_bottleneck():
