@@ -5,10 +5,16 @@ from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.drop_path import DropPath, drop_path, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats, to_2tuple
+from cnnzoo.layers.inverted_residual import BlockOptions, FusedMBConv, MBConv, Stage, build_stages
 from cnnzoo.layers.padding import Conv2dSame, MaxPool2dSame, create_conv2d, pad_same
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "BlockOptions",
+    "FusedMBConv",
+    "MBConv",
+    "Stage",
+    "build_stages",
     "ClassifierHead",
     "Conv2dSame",
     "ConvNormAct",
