@@ -2,6 +2,7 @@
 
 from cnnzoo.layers.activations import create_act, get_act_layer
 from cnnzoo.layers.classifier import ClassifierHead
+from cnnzoo.layers.conv_head import ConvClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.drop_path import DropPath, drop_path, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats, to_2tuple
@@ -14,6 +15,7 @@ __all__ = [
     "ChannelShuffle",
     "ClassifierHead",
     "Conv2dSame",
+    "ConvClassifierHead",
     "ConvNormAct",
     "DepthwiseSeparableConv",
     "DropPath",
