@@ -1,6 +1,8 @@
 """Shared building blocks: every family is built from these."""
 
 from cnnzoo.layers.activations import create_act, get_act_layer
+from cnnzoo.layers.aux_loss import aux_loss
+from cnnzoo.layers.branches import InceptionBlock, build_branch
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.drop_path import DropPath, drop_path, drop_path_rates
@@ -13,8 +15,11 @@ __all__ = [
     "Conv2dSame",
     "ConvNormAct",
     "DropPath",
+    "InceptionBlock",
     "MaxPool2dSame",
     "SqueezeExcite",
+    "aux_loss",
+    "build_branch",
     "create_act",
     "create_conv2d",
     "drop_path",
