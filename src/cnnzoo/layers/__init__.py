@@ -1,6 +1,8 @@
 """Shared building blocks: every family is built from these."""
 
 from cnnzoo.layers.activations import create_act, get_act_layer
+from cnnzoo.layers.aux_loss import aux_loss
+from cnnzoo.layers.branches import InceptionBlock, build_branch
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_head import ConvClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
@@ -14,10 +16,6 @@ from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "BlockOptions",
-    "FusedMBConv",
-    "MBConv",
-    "Stage",
-    "build_stages",
     "ChannelShuffle",
     "ClassifierHead",
     "Conv2dSame",
@@ -25,8 +23,15 @@ __all__ = [
     "ConvNormAct",
     "DepthwiseSeparableConv",
     "DropPath",
+    "FusedMBConv",
+    "InceptionBlock",
+    "MBConv",
     "MaxPool2dSame",
     "SqueezeExcite",
+    "Stage",
+    "aux_loss",
+    "build_branch",
+    "build_stages",
     "channel_shuffle",
     "create_act",
     "create_conv2d",
