@@ -72,25 +72,34 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"checkpoint {str(path)!r} holds no state dict of tensors")
     state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
         raise ValueError(
-            f"checkpoint {str(path)!r} does not fit {type(model).__name__}: "
-            f"{len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} unexpected key(s) {unexpected[:3]} "
-            "(was it trained with other num_classes / in_chans?)"
+            f"checkpoint {str(path)!r} does not fit {type(model).__name__}: {len(missing)} missing key(s) "
+            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of another shape "
+            f"{wrong[:3]} (was it trained with other num_classes / in_chans?)"
         )
+    model.load_state_dict(state)
 
 
-def _atomic_target(path: Path) -> tuple[Path, Any]:
+def _temp_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    return Path(tmp), None
+    return Path(tmp)
 
 
 def _replace(tmp: Path, path: Path) -> None:
+    """Make the finished temporary file durable and give it the final name (and normal permissions)."""
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 
@@ -228,7 +237,7 @@ def export_model(
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(*input_shape, generator=gen)
     path = Path(path)
-    tmp, _ = _atomic_target(path)
+    tmp = _temp_beside(path)
     try:
         with _quiet():
             if format == "onnx":
