@@ -1,0 +1,1 @@
+"""Weights: reading checkpoints safely and mapping reference layouts (torchvision, timm) onto cnnzoo's."""
