@@ -1,5 +1,6 @@
 """cnnzoo: CNN backbones from LeNet to EfficientNetV2, built from one set of shared blocks."""
 
+from cnnzoo.deploy import optimize_for_inference
 from cnnzoo.registry import ModelInfo, count_params, create_model, list_models, model_info, register_model
 
 __version__ = "0.1.0"
@@ -10,5 +11,6 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
+    "optimize_for_inference",
     "register_model",
 ]
