@@ -2,6 +2,7 @@
 
 from cnnzoo.deploy import optimize_for_inference
 from cnnzoo.registry import ModelInfo, count_params, create_model, list_models, model_info, register_model
+from cnnzoo.weights import load_weights
 
 __version__ = "0.1.0"
 
@@ -10,6 +11,7 @@ __all__ = [
     "count_params",
     "create_model",
     "list_models",
+    "load_weights",
     "model_info",
     "optimize_for_inference",
     "register_model",

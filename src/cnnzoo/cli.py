@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "cnnzoo.commands",
     "cnnzoo.analysis.cli",
     "cnnzoo.export.cli",
+    "cnnzoo.weights.commands",
 ]
 
 
