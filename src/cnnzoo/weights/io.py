@@ -55,6 +55,13 @@ def _is_safetensors(path: Path) -> bool:
     return head[8:9] == b"{" and 0 < n <= path.stat().st_size - 8
 
 
+def _looks_pickled(path: Path) -> bool:
+    """A torch zip archive or a legacy pickle stream (protocol 2+ starts with 0x80)."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    return head == _ZIP_MAGIC or head[:1] == b"\x80"
+
+
 def _check_path(path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
@@ -93,14 +100,17 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             raise ValueError(f"{p}: not a readable safetensors file ({err})") from None
         return strip_prefixes(sd), read_metadata(p)
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        with p.open("rb") as f:  # a file object: torch.load would dispatch on the name's suffix
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if not _looks_pickled(p):
+            raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save)") from None
         raise ValueError(
             f"{p} holds Python objects other than tensors; cnnzoo loads with torch.load(weights_only=True) "
             f"and never runs pickled code. Re-save only the state dict (torch.save(model.state_dict(), …)) "
             f"or convert it to safetensors. Details: {str(err).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # not a zip/legacy torch file: torch raises various types
         raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save): {err}") from None
     return unwrap_state_dict(obj, str(p))
 
