@@ -29,7 +29,7 @@ RESNEST_VARIANTS: dict[str, tuple[tuple[int, int, int, int], int, int, int, int,
     "resnest101e": ((3, 4, 23, 3), 64, 2, 1, 64, False),
     "resnest200e": ((3, 24, 36, 3), 64, 2, 1, 64, False),
     "resnest269e": ((3, 30, 48, 8), 64, 2, 1, 64, False),
-    # ablation variants ("RsKxWd" = radix R, cardinality K, width W): 4 splits × 2 groups × 40d, 1 split × 4 groups × 24d
+    # ablation variants ("RsKxWd": radix R, cardinality K, width W per group)
     "resnest50d_4s2x40d": ((3, 4, 6, 3), 32, 4, 2, 40, True),
     "resnest50d_1s4x24d": ((3, 4, 6, 3), 32, 1, 4, 24, True),
 }
