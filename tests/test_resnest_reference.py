@@ -20,4 +20,5 @@ CASES = [
 @pytest.mark.parametrize("name", CASES)
 def test_same_outputs_as_timm(name):
     result = compare_with_oracle(name, f"timm.create_model('{name}')", "timm", input_size=(3, 96, 96))
+    print(name, result)
     assert result["max_abs_diff"] <= 1e-4

@@ -6,8 +6,12 @@ from tests._oracle import compare_with_oracle, needs_oracle
 
 CASES = [
     "seresnet18",
+    "seresnet34",
     "seresnet50",
+    "seresnet101",
+    "seresnet152",
     "seresnext50_32x4d",
+    "seresnext101_32x4d",
     "senet154",
 ]
 
@@ -17,4 +21,5 @@ CASES = [
 @pytest.mark.parametrize("name", CASES)
 def test_same_outputs_as_timm(name):
     result = compare_with_oracle(name, f"timm.create_model('{name}')", "timm", input_size=(3, 96, 96))
+    print(name, result)
     assert result["max_abs_diff"] <= 1e-4

@@ -5,7 +5,7 @@ convolution is a split-attention block (§3, ``cnnzoo.layers.SplitAttention``): 
 each split ``radix`` R ways, recombined by an r-softmax attention. Strided units move the stride
 from the 3×3 convolution to a 3×3 average pool after it ("avd", §4 "Average Downsampling").
 
-The table below gives each variant as in the paper's Table 7 / the released models: units per
+The table below gives each variant as released with the paper: units per
 stage, stem width (32 for the "d" models, 64 for the deeper "e" ones), radix R, cardinality K,
 bottleneck width per group, and whether the average pool comes before the split attention.
 """
@@ -29,7 +29,7 @@ RESNEST_VARIANTS: dict[str, tuple[tuple[int, int, int, int], int, int, int, int,
     "resnest101e": ((3, 4, 23, 3), 64, 2, 1, 64, False),
     "resnest200e": ((3, 24, 36, 3), 64, 2, 1, 64, False),
     "resnest269e": ((3, 30, 48, 8), 64, 2, 1, 64, False),
-    # ablations (Table 3 style "RsKxWd"): 4 splits × 2 groups × 40d, 1 split × 4 groups × 24d
+    # ablation variants ("RsKxWd": radix R, cardinality K, width W per group)
     "resnest50d_4s2x40d": ((3, 4, 6, 3), 32, 4, 2, 40, True),
     "resnest50d_1s4x24d": ((3, 4, 6, 3), 32, 1, 4, 24, True),
 }

@@ -6,8 +6,8 @@ sigmoid gate ("excitation") that scales every channel. In a residual unit it sit
 last BN and before the addition of the shortcut (Fig. 3, "SE-ResNet module"), which is where
 ``ResNet``'s ``attn_layer`` puts it.
 
-The networks are ResNet / ResNeXt of Table 1 of the ResNet paper with SE added to every unit
-(SENet Table 14). SENet-154 (§6.1, Appendix) is a 64×4d SE-ResNeXt-152 with a deep stem of three 3×3
+The networks are ResNet / ResNeXt of Table 1 of the ResNet paper with SE added to every unit.
+SENet-154 (Appendix) is a 64×4d SE-ResNeXt-152 with a deep stem of three 3×3
 convolutions (64, 64, 128), halved first 1×1 convolutions in the units, and 3×3 strided
 projection shortcuts.
 """
