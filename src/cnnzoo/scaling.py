@@ -77,7 +77,7 @@ def scale_model(
 
     Returns:
         The model. Its ``model_info`` carries the scaled ``input_size`` (the base's resolution times
-        ``r``, rounded, and capped at the family's ``max_resolution`` where it has one, e.g.
+        ``r``, rounded, and capped at the family's ``max_size`` where it has one, e.g.
         EfficientNetV2's 480) and a ``scaling`` dict with ``phi``, ``alpha``, ``beta``, ``gamma``,
         ``depth_mult``, ``width_mult``, ``resolution`` and ``flops_factor`` (``d·w²·r²``); the
         resolution is also ``model.resolution``.
@@ -102,7 +102,7 @@ def scale_model(
     base_d = float(info.scaling.get("depth_mult", 1.0))
     base_res = float(info.scaling.get("resolution", info.input_size[1]))
     size = max(1, round(base_res * r))
-    cap = info.scaling.get("max_resolution")
+    cap = info.scaling.get("max_size")
     if cap is not None:
         size = min(size, int(cap))
     with rounding(depth_rounding):

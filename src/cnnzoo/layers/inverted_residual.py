@@ -127,7 +127,7 @@ class MBConv(nn.Module):
         self.se = _se(opts, in_chs, mid_chs, se_ratio, act)
         self.conv_pwl = ConvNormAct(mid_chs, out_chs, 1, act_layer=None, norm_layer=norm)
         self.has_skip = skip and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_skip and drop_path_rate else nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if self.has_skip else nn.Identity()
         self.in_chs, self.out_chs, self.mid_chs, self.stride = in_chs, out_chs, mid_chs, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +152,7 @@ class FusedMBConv(nn.Module):
         self.conv_pwl = ConvNormAct(width, out_chs, 1, act_layer=None, norm_layer=norm) if mid_chs is not None \
             else nn.Identity()
         self.has_skip = skip and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_skip and drop_path_rate else nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if self.has_skip else nn.Identity()
         self.in_chs, self.out_chs, self.mid_chs, self.stride = in_chs, out_chs, width, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
