@@ -51,11 +51,9 @@ def test_feature_maps_and_default_shape():
         (64, 112, 112), (192, 56, 56), (320, 28, 28), (608, 14, 14), (1024, 7, 7)]
 
 
-def test_small_forward_backward_and_no_aux():
-    model = cnnzoo.create_model("inception_v2", num_classes=4, in_chans=1).train()
-    out = model(torch.randn(2, 1, 32, 32))
-    assert isinstance(out, torch.Tensor) and out.shape == (2, 4)
-    out.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters())
+def test_no_aux_outputs_and_minimum_size_error():
+    model = cnnzoo.create_model("inception_v2", num_classes=4, in_chans=1, device="meta").train()
+    out = model(torch.empty(2, 1, 32, 32, device="meta"))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 4)  # BN-Inception has no auxiliary heads
     with pytest.raises(ValueError, match="at least 7x7"):
-        model(torch.randn(1, 1, 6, 32))
+        model(torch.empty(1, 1, 6, 32, device="meta"))
