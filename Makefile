@@ -30,7 +30,7 @@ demo: venv data
 	$(VENV)/bin/cnnzoo list
 
 lint: venv
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check .
 
 test: venv data lint
 	$(PY) -m pytest -q

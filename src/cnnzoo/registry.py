@@ -6,10 +6,12 @@ and each decorated constructor adds itself here together with its metadata.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -131,8 +133,6 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
@@ -200,16 +200,19 @@ def create_model(
     call = dict(kwargs)
     call.update(num_classes=num_classes, in_chans=in_chans)
     for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if key in params:
+        if key in params or accepts_any:
             call[key] = value
         elif value:
             raise TypeError(f"{name}() does not support {key}")
 
-    if device is not None:
-        with torch.device(device):
+    try:
+        with torch.device(device) if device is not None else contextlib.nullcontext():
             model = fn(**call)
-    else:
-        model = fn(**call)
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        bad = re.findall(r"argument '(\w+)'", str(err))
+        raise TypeError(f"{name}() got unknown keyword {', '.join(map(repr, bad)) or str(err)}") from None
     model.model_info = replace(info, num_classes=num_classes, input_size=(in_chans, *info.input_size[1:]))
 
     if pretrained:
