@@ -171,6 +171,10 @@ def test_layout_detection_cnnzoo_vs_reference(tmp_path):
         load_weights(loaded, tmp_path / "tv.pth", layout="keras")
 
 
+# Fixtures of a reference built with options (timm's Inception v3 has no auxiliary classifier).
+FIXTURE_KWARGS = {"inception_v3_timm": {"aux_logits": False}}
+
+
 def _fixtures():
     names = set(cnnzoo.list_models())
     out = []
@@ -187,7 +191,7 @@ def test_layout_detected_automatically_for_every_fixture(name, source, path):
     without being told, and converts to exactly the model's keys and shapes."""
     shapes = json.loads(path.read_text())
     fake = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
-    model = cnnzoo.create_model(name, device="meta")
+    model = cnnzoo.create_model(name, device="meta", **FIXTURE_KWARGS.get(path.stem, {}))
     detected, converted = detect_layout(fake, model)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert detected != "cnnzoo"

@@ -162,7 +162,8 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: ``True`` for the weights that ship with the package, or a path to a checkpoint.
+        pretrained: ``True`` for the weights that ship with the package (their classes and input
+            channels become the defaults), or a path to a checkpoint (see :func:`cnnzoo.load_weights`).
         num_classes: classifier outputs (default: the variant's, 1000 for ImageNet models).
         in_chans: input channels (default: the variant's, 3 for ImageNet models).
         drop_rate: dropout before the classifier (default: the variant's own, e.g. the paper's).
@@ -175,6 +176,12 @@ def create_model(
     info = _lookup(name)
     fn = info.constructor
     assert fn is not None
+    if pretrained is True and (num_classes is None or in_chans is None):
+        from cnnzoo.weights import shipped_defaults  # the shipped weights' classes and channels
+
+        shipped = shipped_defaults(name)
+        num_classes = shipped["num_classes"] if num_classes is None else num_classes
+        in_chans = shipped["in_chans"] if in_chans is None else in_chans
     num_classes = info.num_classes if num_classes is None else num_classes
     in_chans = info.default_in_chans if in_chans is None else in_chans
     if not isinstance(num_classes, int) or num_classes < 0:

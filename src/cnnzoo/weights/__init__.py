@@ -46,6 +46,7 @@ __all__ = [
     "read_metadata",
     "save_safetensors",
     "save_weights",
+    "shipped_defaults",
     "shipped_models",
 ]
 
@@ -80,6 +81,12 @@ def pretrained_path(name: str) -> Path:
             f"pass pretrained='path/to/checkpoint' to load a torchvision, timm or cnnzoo file"
         )
     return path
+
+
+def shipped_defaults(name: str) -> dict[str, Any]:
+    """The header of ``name``'s shipped weights, decoded (``num_classes``, ``in_chans``, ``input_size``,
+    ``mean``, ``std``, ``classes``, ``accuracy``…)."""
+    return parse_metadata(read_metadata(pretrained_path(name)))
 
 
 def load_pretrained(model: nn.Module, name: str, pretrained: bool | str | os.PathLike) -> LoadReport:
