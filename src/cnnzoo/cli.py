@@ -9,6 +9,7 @@ import sys
 # Modules with ``add_parser(subparsers)``; each registers its sub-commands and their handlers.
 COMMAND_MODULES = [
     "cnnzoo.commands",
+    "cnnzoo.train.cli",
 ]
 
 
