@@ -215,6 +215,10 @@ def test_measure_latency_structure():
     assert lat["throughput"] == pytest.approx(3 / (lat["median_ms"] / 1e3))
     with pytest.raises(ValueError, match="repeats"):
         measure_latency(nn.Identity(), torch.zeros(1), repeats=0)
+    cpu = measure_latency(nn.Linear(64, 64), torch.zeros(8, 64), warmup=0, repeats=2, clock="process")
+    assert cpu["clock"] == "process" and cpu["median_ms"] >= 0
+    with pytest.raises(ValueError, match="clock"):
+        measure_latency(nn.Identity(), torch.zeros(1), clock="sundial")
 
 
 def test_matmul_peak_and_dtypes():

@@ -151,8 +151,8 @@ def create_model(
     pretrained: bool | str = False,
     num_classes: int | None = None,
     in_chans: int | None = None,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
     features_only: bool = False,
     out_indices: tuple[int, ...] | None = None,
     device: str | torch.device | None = None,
@@ -166,8 +166,8 @@ def create_model(
             channels become the defaults), or a path to a checkpoint (see :func:`cnnzoo.load_weights`).
         num_classes: classifier outputs (default: the variant's, 1000 for ImageNet models).
         in_chans: input channels (default: the variant's, 3 for ImageNet models).
-        drop_rate: dropout before the classifier.
-        drop_path_rate: stochastic-depth rate, where the family has residual blocks.
+        drop_rate: dropout before the classifier (default: the variant's own, e.g. the paper's).
+        drop_path_rate: stochastic-depth rate, where the family has residual blocks (default: the variant's).
         features_only: return a feature extractor giving each stage's feature map.
         out_indices: which stages ``features_only`` returns (default: all).
         device: build directly on this device (``"meta"`` builds shapes only, no memory).
@@ -189,7 +189,7 @@ def create_model(
     if not isinstance(in_chans, int) or in_chans < 1:
         raise ValueError(f"in_chans must be a positive int, got {in_chans!r}")
     for key, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if not 0.0 <= float(rate) < 1.0:
+        if rate is not None and not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"{key} must be in [0, 1), got {rate!r}")
 
     params = inspect.signature(fn).parameters
@@ -207,6 +207,8 @@ def create_model(
     call = dict(kwargs)
     call.update(num_classes=num_classes, in_chans=in_chans)
     for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+        if value is None:
+            continue
         if key in params or accepts_any:
             call[key] = value
         elif value:

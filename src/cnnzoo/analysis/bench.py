@@ -67,6 +67,7 @@ def bench_models(
     repeats: int = 10,
     rounds: int = 1,
     peak: bool = False,
+    clock: str = "wall",
 ) -> list[dict[str, Any]]:
     """Measure every model at every batch size; one row per (model, batch)."""
     from cnnzoo.registry import create_model, model_info
@@ -99,13 +100,13 @@ def bench_models(
     for _ in range(rounds):
         for (name, _b), row in rows.items():
             x = _make_input(row["_shape"], dt, channels_last, dev, optimize)
-            lat = measure_latency(models[name], x, warmup=warmup, repeats=repeats)
+            lat = measure_latency(models[name], x, warmup=warmup, repeats=repeats, clock=clock)
             row["_lat"].append(lat)
     peaks = {}
     if peak:
-        peaks = {"fp32": matmul_peak("fp32", device=str(dev))["gflops"]}
+        peaks = {"fp32": matmul_peak("fp32", device=str(dev), clock=clock)["gflops"]}
         if dt != torch.float32:
-            peaks[str(dt).replace("torch.", "")] = matmul_peak(dt, device=str(dev))["gflops"]
+            peaks[str(dt).replace("torch.", "")] = matmul_peak(dt, device=str(dev), clock=clock)["gflops"]
     out = []
     for row in rows.values():
         lats = row.pop("_lat")
@@ -117,7 +118,7 @@ def bench_models(
             throughput=row["batch"] / (median / 1e3),
             rounds=rounds, repeats=repeats, warmup=warmup,
             threads=lats[0]["threads"], device=lats[0]["device"], device_name=lats[0]["device_name"],
-            torch=lats[0]["torch"],
+            torch=lats[0]["torch"], clock=clock,
         )
         row["gflops_achieved"] = 2 * row["gmacs"] * row["batch"] / (median / 1e3)
         if peaks:
@@ -129,7 +130,7 @@ def bench_models(
 
 
 _COLS = ["model", "batch", "img_size", "dtype", "channels_last", "compile", "optimize", "params", "gmacs",
-         "latency_ms", "latency_iqr_ms", "throughput", "gflops_achieved", "peak_fraction", "threads", "device"]
+         "latency_ms", "latency_iqr_ms", "throughput", "gflops_achieved", "peak_fraction", "threads", "clock", "device"]
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> str:
@@ -150,7 +151,8 @@ def rows_to_table(rows: list[dict[str, Any]]) -> str:
     if rows:
         r = rows[0]
         lines.append(f"{r['device']} ({r['device_name']}), {r['threads']} threads, torch {r['torch']}; "
-                     f"median of {r['rounds']} interleaved round(s) × {r['repeats']} runs after {r['warmup']} warm-up")
+                     f"{r['clock']} clock; median of {r['rounds']} interleaved round(s) × {r['repeats']} runs "
+                     f"after {r['warmup']} warm-up")
     return "\n".join(lines)
 
 

@@ -59,6 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all models (median taken)")
+    p.add_argument("--clock", default="wall", choices=["wall", "process"],
+                   help="wall-clock time, or this process's CPU time (steadier on a shared CPU; CPU only)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--peak", action="store_true", help="measure the matmul peak and report the fraction reached")
     p.add_argument("--plot", metavar="PNG", help="write the GMACs-vs-latency scatter plot here")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
@@ -83,9 +86,16 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = bench_models(args.models, batches=args.batch, dtype=args.dtype, channels_last=args.channels_last,
                         compile=args.compile, optimize=args.optimize, img_size=args.img_size, device=args.device,
-                        warmup=args.warmup, repeats=args.repeats, rounds=args.rounds, peak=args.peak)
+                        warmup=args.warmup, repeats=args.repeats, rounds=args.rounds, peak=args.peak,
+                        clock=args.clock)
     print(rows_to_table(rows))
     if args.json:
         _write(args.json, rows_to_json(rows) + "\n")
