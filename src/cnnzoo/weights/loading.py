@@ -182,11 +182,13 @@ def _drop_classifier(base: nn.Module, sd: dict[str, torch.Tensor], target: dict[
     for k in drop:
         del sd[k]
     report.reinitialized.extend(drop)
-    warnings.warn(
-        f"{name}: the {what} has {ckpt_classes} classes and the model {model_classes}; the classifier "
-        f"({', '.join(drop)}) is re-initialised and needs training",
-        UserWarning, stacklevel=_stacklevel(),
-    )
+    if not model_classes:
+        msg = (f"{name}: the model has no classifier (num_classes=0); the {what}'s {ckpt_classes}-class "
+               f"classifier ({', '.join(drop)}) is left out")
+    else:
+        msg = (f"{name}: the {what} has {ckpt_classes} classes and the model {model_classes}; the classifier "
+               f"({', '.join(drop)}) is re-initialised and needs training")
+    warnings.warn(msg, UserWarning, stacklevel=_stacklevel())
 
 
 # -- loading -----------------------------------------------------------------------------------------
