@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--size", type=int, default=None, help="train/test image side (default 28 or min_size)")
     p.add_argument("--kwargs", default="{}", help="model options as JSON")
+    p.add_argument("--init", help="start from these weights (continue a run)")
     p.add_argument("--out", type=Path, default=OUT, help="output directory")
     p.add_argument("--smoke", action="store_true", help="2 steps and 500 test images, to check the script")
     args = p.parse_args()
@@ -43,7 +44,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     kwargs = json.loads(args.kwargs)
-    model = cnnzoo.create_model(args.model, num_classes=10, in_chans=1, **kwargs)
+    model = cnnzoo.create_model(args.model, num_classes=10, in_chans=1, pretrained=args.init or False, **kwargs)
     size = args.size or max(28, model.min_size)
     xtr, ytr = load_split("train")
     xte, yte = load_split("test")
@@ -83,18 +84,21 @@ def main() -> None:
             if frac >= 1.0:
                 break
     epochs = step / steps_per_epoch
+    if args.init:  # a continued run: count the epochs of the run it continues
+        from cnnzoo.weights import parse_metadata, read_metadata
+
+        epochs += float(parse_metadata(read_metadata(args.init)).get("epoch", 0.0))
     path = args.out / f"{args.model}.safetensors"
-    save_weights(model, path, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, classes=FASHION_MNIST_CLASSES,
-                 dtype=torch.float16, dataset="fashion-mnist", input_size=[1, size, size],
-                 source=f"scripts/train_shipped.py {args.model}: {epochs:.2f} epochs, AdamW lr {args.lr}, "
-                        f"batch {args.batch_size}")
+    header = dict(model_kwargs=kwargs,
+                  mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, classes=FASHION_MNIST_CLASSES, dtype=torch.float16,
+                  dataset="fashion-mnist", img_size=size, epoch=round(epochs, 3),
+                  source=f"scripts/train_shipped.py {args.model}: {epochs:.2f} epochs, AdamW lr {args.lr}, "
+                         f"batch {args.batch_size}")
+    save_weights(model, path, **header)
     # The accuracy of the stored (fp16) weights, loaded as users load them.
     back = cnnzoo.create_model(args.model, num_classes=10, in_chans=1, pretrained=str(path), **kwargs)
     acc = accuracy(back, xte, yte, FASHION_MNIST_MEAN, FASHION_MNIST_STD, size=size)
-    save_weights(back, path, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, classes=FASHION_MNIST_CLASSES,
-                 dtype=torch.float16, dataset="fashion-mnist", input_size=[1, size, size], accuracy=round(acc, 4),
-                 source=f"scripts/train_shipped.py {args.model}: {epochs:.2f} epochs, AdamW lr {args.lr}, "
-                        f"batch {args.batch_size}")
+    save_weights(back, path, accuracy=round(100 * acc, 2), **header)
     print(json.dumps(dict(model=args.model, steps=step, epochs=round(epochs, 3), test_accuracy=acc,
                           minutes=round((time.time() - t0) / 60, 1), file=str(path),
                           bytes=path.stat().st_size)))

@@ -199,10 +199,10 @@ def test_layout_detected_automatically_for_every_fixture(name, source, path):
 
 
 def test_save_weights_header_and_convert(tmp_path, fashion):
-    path = save_weights(fashion, tmp_path / "f.safetensors", dataset="fashion-mnist", accuracy=0.9)
+    path = save_weights(fashion, tmp_path / "f.safetensors", dataset="fashion-mnist", accuracy=90.0)
     meta = parse_metadata(read_metadata(path))
-    assert meta["format"] == "cnnzoo" and meta["architecture"] == "fashion_cnn"
-    assert meta["num_classes"] == 10 and meta["in_chans"] == 1 and meta["input_size"] == [1, 28, 28]
+    assert meta["format"] == "cnnzoo.checkpoint.v1" and meta["model"] == "fashion_cnn"
+    assert meta["num_classes"] == 10 and meta["in_chans"] == 1 and meta["img_size"] == 28
     assert len(meta["mean"]) == len(meta["std"]) == 1
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temp file left
     # A torchvision-layout ResNet with 7 classes, wrapped and DDP-prefixed → cnnzoo file with 7 classes.
@@ -212,7 +212,7 @@ def test_save_weights_header_and_convert(tmp_path, fashion):
     torch.save({"state_dict": ref_sd, "epoch": 90}, tmp_path / "r18.pth")
     dst, report = convert_checkpoint(tmp_path / "r18.pth", tmp_path / "r18.safetensors", "resnet18")
     meta = parse_metadata(read_metadata(dst))
-    assert meta["architecture"] == "resnet18" and meta["num_classes"] == 7 and meta["in_chans"] == 3
+    assert meta["model"] == "resnet18" and meta["num_classes"] == 7 and meta["in_chans"] == 3
     assert meta["mean"] == [0.485, 0.456, 0.406] and "torchvision" in meta["source"] or "timm" in meta["source"]
     loaded = cnnzoo.create_model("resnet18", num_classes=7, pretrained=str(dst))
     assert _same(loaded, model)
@@ -226,7 +226,7 @@ def test_convert_cli(tmp_path, fashion, capsys):
                  "--fp16"]) == 0
     assert "num_classes: 10" in capsys.readouterr().out
     sd, meta = read_checkpoint(tmp_path / "f.safetensors")
-    assert sd["features.0.0.weight"].dtype == torch.float16 and meta["architecture"] == "fashion_cnn"
+    assert sd["features.0.0.weight"].dtype == torch.float16 and meta["model"] == "fashion_cnn"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cnnzoo.create_model("fashion_cnn", pretrained=str(tmp_path / "f.safetensors"))

@@ -1,49 +1,26 @@
-"""Fashion-MNIST as tensors, for the shipped weights: reading the IDX files and test accuracy.
-
-The files are Debian's ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``) or any
-directory holding the four ``*-idx?-ubyte.gz`` files, given by ``CNNZOO_DATA`` or ``root``.
-"""
+"""Fashion-MNIST for the shipped weights: the test split (read by :mod:`cnnzoo.data`) and accuracy."""
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
-_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
-
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    return Path(root or os.environ.get("CNNZOO_DATA") or DEFAULT_ROOT)
+    """The Fashion-MNIST directory (``root``, ``$CNNZOO_DATA`` or Debian's), as the training engine finds it."""
+    from cnnzoo.data import find_fashion_mnist
 
-
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    return find_fashion_mnist(root)
 
 
 def load_split(split: str = "test", root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images uint8 (N, 1, 28, 28), labels int64 (N,))`` of the ``"train"`` or ``"test"`` split."""
-    if split not in _FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    base = data_root(root)
-    paths = [base / f for f in _FILES[split]]
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"Fashion-MNIST file {p} not found; install Debian's dataset-fashion-mnist "
-                                    f"or set CNNZOO_DATA to a directory holding the IDX files")
-    images = torch.from_numpy(_read_idx(paths[0]).copy()).unsqueeze(1)
-    labels = torch.from_numpy(_read_idx(paths[1]).astype(np.int64))
-    return images, labels
+    from cnnzoo.data import load_fashion_mnist
+
+    return load_fashion_mnist(data_root(root), split)
 
 
 def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

@@ -276,7 +276,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True,
         a :class:`LoadReport` (detected layout, adapted and re-initialised keys, metadata).
     """
     sd, meta = read_checkpoint(path)
-    arch = meta.get("architecture")
+    arch = meta.get("model") or meta.get("architecture")
     name = model_name or _model_name(model)
     if arch and name and arch != name:
         warnings.warn(f"{Path(path).name} holds {arch} weights; loading them into {name}", UserWarning,
