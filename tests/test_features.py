@@ -55,9 +55,9 @@ def test_features_only_shapes_and_feature_info(name):
         assert f.shape[2] <= math.ceil(h / r) and f.shape[3] <= math.ceil(w / r)
         assert r & (r - 1) == 0, "reductions are powers of two"
     if info.family not in OPTIONAL:  # the stages cover the whole backbone: the last is its output stride
-        clf = cnnzoo.create_model(name, device="meta")
-        a = clf.forward_features(torch.empty(1, c, h, w, device="meta"))
-        b = clf.forward_features(torch.empty(1, c, h + 64, w, device="meta"))
+        clf = cnnzoo.create_model(name, device="meta").eval()
+        a = clf.forward_features(torch.empty(2, c, h, w, device="meta"))
+        b = clf.forward_features(torch.empty(2, c, h + 64, w, device="meta"))
         assert 64 // (b.shape[2] - a.shape[2]) == reductions[-1]
 
 
