@@ -31,7 +31,7 @@ demo: venv data
 	$(VENV)/bin/cnnzoo train --config demo --name demo-$$(date +%Y%m%d-%H%M%S)
 
 lint: venv
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check .
 
 test: venv data lint
 	$(PY) -m pytest -q

@@ -11,3 +11,11 @@ def small_size(name: str) -> int:
 def main_output(out):
     """Main logits of a model that may return auxiliary outputs as a tuple in training mode."""
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def one_model_per_family() -> list[str]:
+    """The smallest registered model (by parameters) of every family, so new families are covered."""
+    families: dict[str, list[str]] = {}
+    for name in cnnzoo.list_models():
+        families.setdefault(cnnzoo.model_info(name).family, []).append(name)
+    return sorted(min(names, key=lambda n: (cnnzoo.model_info(n).params, n)) for names in families.values())

@@ -9,6 +9,9 @@ import sys
 # Modules with ``add_parser(subparsers)``; each registers its sub-commands and their handlers.
 COMMAND_MODULES = [
     "cnnzoo.commands",
+    "cnnzoo.analysis.cli",
+    "cnnzoo.export.cli",
+    "cnnzoo.weights.commands",
     "cnnzoo.train.cli",
 ]
 

@@ -6,10 +6,12 @@ and each decorated constructor adds itself here together with its metadata.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -131,8 +133,6 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
@@ -151,8 +151,8 @@ def create_model(
     pretrained: bool | str = False,
     num_classes: int | None = None,
     in_chans: int | None = None,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
     features_only: bool = False,
     out_indices: tuple[int, ...] | None = None,
     device: str | torch.device | None = None,
@@ -162,11 +162,12 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: ``True`` for the weights that ship with the package, or a path to a checkpoint.
+        pretrained: ``True`` for the weights that ship with the package (their classes and input
+            channels become the defaults), or a path to a checkpoint (see :func:`cnnzoo.load_weights`).
         num_classes: classifier outputs (default: the variant's, 1000 for ImageNet models).
         in_chans: input channels (default: the variant's, 3 for ImageNet models).
-        drop_rate: dropout before the classifier.
-        drop_path_rate: stochastic-depth rate, where the family has residual blocks.
+        drop_rate: dropout before the classifier (default: the variant's own, e.g. the paper's).
+        drop_path_rate: stochastic-depth rate, where the family has residual blocks (default: the variant's).
         features_only: return a feature extractor giving each stage's feature map.
         out_indices: which stages ``features_only`` returns (default: all).
         device: build directly on this device (``"meta"`` builds shapes only, no memory).
@@ -175,6 +176,12 @@ def create_model(
     info = _lookup(name)
     fn = info.constructor
     assert fn is not None
+    if pretrained is True and (num_classes is None or in_chans is None):
+        from cnnzoo.weights import shipped_defaults  # the shipped weights' classes and channels
+
+        shipped = shipped_defaults(name)
+        num_classes = shipped["num_classes"] if num_classes is None else num_classes
+        in_chans = shipped["in_chans"] if in_chans is None else in_chans
     num_classes = info.num_classes if num_classes is None else num_classes
     in_chans = info.default_in_chans if in_chans is None else in_chans
     if not isinstance(num_classes, int) or num_classes < 0:
@@ -182,7 +189,7 @@ def create_model(
     if not isinstance(in_chans, int) or in_chans < 1:
         raise ValueError(f"in_chans must be a positive int, got {in_chans!r}")
     for key, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if not 0.0 <= float(rate) < 1.0:
+        if rate is not None and not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"{key} must be in [0, 1), got {rate!r}")
 
     params = inspect.signature(fn).parameters
@@ -200,16 +207,21 @@ def create_model(
     call = dict(kwargs)
     call.update(num_classes=num_classes, in_chans=in_chans)
     for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if key in params:
+        if value is None:
+            continue
+        if key in params or accepts_any:
             call[key] = value
         elif value:
             raise TypeError(f"{name}() does not support {key}")
 
-    if device is not None:
-        with torch.device(device):
+    try:
+        with torch.device(device) if device is not None else contextlib.nullcontext():
             model = fn(**call)
-    else:
-        model = fn(**call)
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        bad = re.findall(r"argument '(\w+)'", str(err))
+        raise TypeError(f"{name}() got unknown keyword {', '.join(map(repr, bad)) or str(err)}") from None
     model.model_info = replace(info, num_classes=num_classes, input_size=(in_chans, *info.input_size[1:]))
 
     if pretrained:

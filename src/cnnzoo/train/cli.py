@@ -99,7 +99,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(handler=_eval)
 
     q = sub.add_parser("predict", help="top-k classes of images with a trained checkpoint")
-    q.add_argument("checkpoint", help="a .safetensors checkpoint written by cnnzoo train (or a run directory)")
+    q.add_argument("checkpoint", help="a .safetensors checkpoint written by cnnzoo train, a run directory, "
+                   "or the name of a model with shipped weights (e.g. fashion_cnn)")
     q.add_argument("images", nargs="+", help="image files")
     q.add_argument("-k", "--topk", type=int, default=3)
     q.add_argument("--invert", action="store_true",
@@ -149,6 +150,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _resolve_ckpt(path: str) -> Path:
     p = Path(path)
+    if not p.exists():  # the name of a model whose weights ship with the package (offline)
+        from cnnzoo.weights import pretrained_path, shipped_models
+
+        if path in shipped_models():
+            return pretrained_path(path)
     if p.is_dir():
         for name in ("best.safetensors", "last.safetensors"):
             if (p / name).is_file():

@@ -1,0 +1,203 @@
+"""Benchmarking models side by side: latency and throughput across batch sizes and settings, and the
+plot of multiply-adds against measured latency that shows where FLOPs mislead.
+
+Each (model, batch) is measured ``rounds`` times, the rounds interleaved across models (A, B, A,
+B, …) so that a noisy neighbour on a shared machine slows every model alike; the reported latency
+is the median of the rounds' medians.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnzoo.analysis.flops import count_macs
+from cnnzoo.analysis.latency import matmul_peak, measure_latency, parse_dtype, resolve_device
+
+__all__ = ["prepare_model", "bench_models", "rows_to_table", "rows_to_csv", "plot_macs_vs_latency"]
+
+
+def prepare_model(model: nn.Module, dtype: str | torch.dtype = "fp32", channels_last: bool = False,
+                  compile: bool = False, optimize: bool = False) -> nn.Module:
+    """Apply benchmark settings: either plainly (cast, NHWC, ``torch.compile``) or through
+    :func:`cnnzoo.optimize_for_inference` (``optimize=True``: also folds batch norms)."""
+    dt = parse_dtype(dtype)
+    model = model.eval()
+    if optimize:
+        from cnnzoo.deploy import optimize_for_inference
+
+        return optimize_for_inference(model, dtype=dt, compile=compile, channels_last=channels_last, inplace=True)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model = model.to(dt)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model = torch.compile(model)
+    return model
+
+
+def _make_input(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool, device: torch.device,
+                optimize: bool) -> torch.Tensor:
+    x = torch.randn(shape, device=device)
+    if optimize:  # the InferenceModel converts the input itself
+        return x
+    x = x.to(dtype)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def bench_models(
+    names: Sequence[str],
+    batches: Sequence[int] = (1,),
+    dtype: str = "fp32",
+    channels_last: bool = False,
+    compile: bool = False,
+    optimize: bool = False,
+    img_size: int | None = None,
+    device: str = "cpu",
+    warmup: int = 3,
+    repeats: int = 10,
+    rounds: int = 1,
+    peak: bool = False,
+    clock: str = "wall",
+) -> list[dict[str, Any]]:
+    """Measure every model at every batch size; one row per (model, batch)."""
+    from cnnzoo.registry import create_model, model_info
+
+    dev = resolve_device(device)
+    dt = parse_dtype(dtype)
+    if not names:
+        raise ValueError("give at least one model name")
+    if not batches or any(not isinstance(b, int) or b < 1 for b in batches):
+        raise ValueError(f"batch sizes must be positive ints, got {list(batches)!r}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    models: dict[str, nn.Module] = {}
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for name in names:
+        info = model_info(name)
+        meta = create_model(name, device="meta")
+        size = info.input_size[1] if img_size is None else img_size
+        if not isinstance(size, int) or size < meta.min_size:
+            raise ValueError(f"{name} needs an image size of at least {meta.min_size}, got {size!r}")
+        macs = count_macs(meta, (info.input_size[0], size, size))
+        models[name] = prepare_model(create_model(name, device=dev), dt, channels_last, compile, optimize)
+        for b in batches:
+            rows[(name, b)] = {
+                "model": name, "family": info.family, "batch": b, "img_size": size, "params": sum(
+                    p.numel() for p in meta.parameters()), "gmacs": macs / 1e9, "dtype": str(dt).replace("torch.", ""),
+                "channels_last": channels_last, "compile": compile, "optimize": optimize, "_lat": [],
+                "_shape": (b, info.input_size[0], size, size),
+            }
+    for _ in range(rounds):
+        for (name, _b), row in rows.items():
+            x = _make_input(row["_shape"], dt, channels_last, dev, optimize)
+            lat = measure_latency(models[name], x, warmup=warmup, repeats=repeats, clock=clock)
+            row["_lat"].append(lat)
+    peaks = {}
+    if peak:
+        peaks = {"fp32": matmul_peak("fp32", device=str(dev), clock=clock)["gflops"]}
+        if dt != torch.float32:
+            peaks[str(dt).replace("torch.", "")] = matmul_peak(dt, device=str(dev), clock=clock)["gflops"]
+    out = []
+    for row in rows.values():
+        lats = row.pop("_lat")
+        row.pop("_shape")
+        median = statistics.median(r["median_ms"] for r in lats)
+        row.update(
+            latency_ms=median,
+            latency_iqr_ms=statistics.median(r["iqr_ms"] for r in lats),
+            throughput=row["batch"] / (median / 1e3),
+            rounds=rounds, repeats=repeats, warmup=warmup,
+            threads=lats[0]["threads"], device=lats[0]["device"], device_name=lats[0]["device_name"],
+            torch=lats[0]["torch"], clock=clock,
+        )
+        row["gflops_achieved"] = 2 * row["gmacs"] * row["batch"] / (median / 1e3)
+        if peaks:
+            p = peaks.get(row["dtype"], peaks["fp32"])
+            row["peak_gflops"] = p
+            row["peak_fraction"] = row["gflops_achieved"] / p
+        out.append(row)
+    return out
+
+
+_COLS = ["model", "batch", "img_size", "dtype", "channels_last", "compile", "optimize", "params", "gmacs",
+         "latency_ms", "latency_iqr_ms", "throughput", "gflops_achieved", "peak_fraction", "threads", "clock", "device"]
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> str:
+    """An aligned text table of benchmark rows."""
+    header = ["model", "batch", "size", "dtype", "NHWC", "compile", "opt", "GMACs", "ms", "IQR ms", "img/s",
+              "GFLOP/s", "of peak"]
+    body = []
+    for r in rows:
+        body.append([
+            r["model"], str(r["batch"]), str(r["img_size"]), r["dtype"], "y" if r["channels_last"] else "n",
+            "y" if r["compile"] else "n", "y" if r["optimize"] else "n", f"{r['gmacs']:.3f}",
+            f"{r['latency_ms']:.2f}", f"{r['latency_iqr_ms']:.2f}", f"{r['throughput']:.1f}",
+            f"{r['gflops_achieved']:.1f}", f"{r['peak_fraction']:.1%}" if "peak_fraction" in r else "-",
+        ])
+    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*b) for b in body]
+    if rows:
+        r = rows[0]
+        lines.append(f"{r['device']} ({r['device_name']}), {r['threads']} threads, torch {r['torch']}; "
+                     f"{r['clock']} clock; median of {r['rounds']} interleaved round(s) × {r['repeats']} runs "
+                     f"after {r['warmup']} warm-up")
+    return "\n".join(lines)
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_COLS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def rows_to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, indent=2)
+
+
+def plot_macs_vs_latency(rows: list[dict[str, Any]], path: str, batch: int | None = None) -> None:
+    """Scatter GMACs (per image) against measured latency per image at one batch size (the smallest
+    by default), with the line a constant FLOP rate would predict (the median achieved rate):
+    models above the line are slower than their multiply-adds suggest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("no benchmark rows to plot")
+    batch = min(r["batch"] for r in rows) if batch is None else batch
+    sel = [r for r in rows if r["batch"] == batch]
+    xs = [r["gmacs"] for r in sel]
+    ys = [r["latency_ms"] / r["batch"] for r in sel]
+    rate = statistics.median(y / x for x, y in zip(xs, ys, strict=True) if x > 0) if any(xs) else 0.0
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    ax.scatter(xs, ys, zorder=3)
+    for r, x, y in zip(sel, xs, ys, strict=True):
+        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if rate and xs:
+        lim = max(xs) * 1.1
+        ax.plot([0, lim], [0, lim * rate], "--", color="gray", label=f"constant rate ({1 / rate:.2f} GMACs/ms)")
+        ax.legend(loc="upper left")
+    r0 = sel[0]
+    ax.set_xlabel("GMACs per image (multiply-adds)")
+    ax.set_ylabel("latency per image (ms)")
+    ax.set_title(f"FLOPs vs measured latency, batch {batch}, {r0['dtype']}, {r0['device']} "
+                 f"({r0['threads']} threads)", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,180 @@
+"""Measured speed: latency of a model (warm-up, then the median and spread of repeated runs) and the
+machine's matrix-multiply peak, the yardstick for "what fraction of the hardware does a model use".
+
+Timing is wall-clock (``time.perf_counter``) around each call; on CUDA the device is synchronised
+before the clock starts and after each run, so asynchronous kernel launches are not mistaken for
+finished work. Every result records the threads, the device and the PyTorch version it ran under.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["resolve_device", "device_name", "measure_latency", "matmul_peak", "parse_dtype"]
+
+_DTYPES = {
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+}
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    """``"fp32"``/``"bf16"``/``"fp16"`` (or a torch dtype) → the torch dtype; ``None`` → float32."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        if dtype not in _DTYPES.values():
+            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+        return dtype
+    key = str(dtype).lower()
+    if key not in _DTYPES:
+        raise ValueError(f"dtype must be one of fp32, bf16, fp16, got {dtype!r}")
+    return _DTYPES[key]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Check that ``device`` can run here; a clear ``ValueError`` when CUDA is asked for and absent."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda' (or 'cuda:N')") from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r} requested but CUDA is not available (torch {torch.__version__}, "
+                f"torch.cuda.is_available() is False); use --device cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif dev.type != "cpu":
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return dev
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the processor behind ``device``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _tensor_device(x: Any) -> torch.device:
+    if isinstance(x, torch.Tensor):
+        return x.device
+    if isinstance(x, (tuple, list)) and x and isinstance(x[0], torch.Tensor):
+        return x[0].device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def measure_latency(
+    fn: Callable[..., Any],
+    inputs: torch.Tensor | tuple,
+    warmup: int = 3,
+    repeats: int = 10,
+    min_time_s: float = 0.0,
+    clock: str = "wall",
+) -> dict[str, Any]:
+    """Time ``fn(inputs)`` (a model or any callable): ``warmup`` untimed calls, then at least
+    ``repeats`` timed ones (and more until ``min_time_s`` has passed).
+
+    Returns the median, mean, standard deviation, interquartile range, min and max in
+    milliseconds, throughput (batch / median, items per second), and the conditions: warm-up and
+    repeat counts, batch size, threads, device and device name, PyTorch version.
+
+    ``clock="process"`` times with this process's CPU time instead of wall-clock time: on a CPU
+    shared with other jobs that is far steadier (time slices given to others do not count), and
+    with one thread it is the compute time itself; it is refused on CUDA, where work is not CPU time.
+    """
+    if clock not in ("wall", "process"):
+        raise ValueError(f"clock must be 'wall' or 'process', got {clock!r}")
+    timer = time.perf_counter if clock == "wall" else time.process_time
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    device = _tensor_device(args[0] if args else None)
+    if device.type == "cuda":
+        resolve_device(device)
+        if clock != "wall":
+            raise ValueError("clock='process' measures CPU time; CUDA latency needs clock='wall'")
+    if isinstance(fn, torch.nn.Module):
+        fn.eval()
+    for _ in range(warmup):
+        fn(*args)
+    _sync(device)
+    times: list[float] = []
+    start_all = time.perf_counter()
+    while len(times) < repeats or time.perf_counter() - start_all < min_time_s:
+        _sync(device)
+        t0 = timer()
+        fn(*args)
+        _sync(device)
+        times.append((timer() - t0) * 1e3)
+    times.sort()
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    batch = int(args[0].shape[0]) if args and isinstance(args[0], torch.Tensor) and args[0].ndim else 1
+    median = statistics.median(times)
+    return {
+        "median_ms": median,
+        "mean_ms": statistics.fmean(times),
+        "std_ms": statistics.stdev(times) if len(times) > 1 else 0.0,
+        "iqr_ms": q[2] - q[0],
+        "min_ms": times[0],
+        "max_ms": times[-1],
+        "repeats": len(times),
+        "warmup": warmup,
+        "batch": batch,
+        "throughput": batch / (median / 1e3),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "device": str(device),
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "clock": clock,
+    }
+
+
+@torch.no_grad()
+def matmul_peak(dtype: str | torch.dtype = "fp32", n: int = 1024, device: str = "cpu", repeats: int = 5,
+                warmup: int = 2, clock: str = "wall") -> dict[str, Any]:
+    """The machine's measured matrix-multiply rate: best and median GFLOP/s of an ``n×n`` by ``n×n``
+    product (``2n³`` FLOP) in ``dtype`` on ``device`` with the current number of threads
+    (``clock="process"``: per CPU-second, i.e. per core when one thread runs)."""
+    dt = parse_dtype(dtype)
+    dev = resolve_device(device)
+    a = torch.randn(n, n, device=dev).to(dt)
+    b = torch.randn(n, n, device=dev).to(dt)
+    lat = measure_latency(lambda x: torch.mm(x, b), a, warmup=warmup, repeats=repeats, clock=clock)
+    flop = 2 * n**3
+    return {
+        "dtype": str(dt).replace("torch.", ""),
+        "n": n,
+        "gflops": flop / (lat["min_ms"] / 1e3) / 1e9,
+        "gflops_median": flop / (lat["median_ms"] / 1e3) / 1e9,
+        "threads": lat["threads"],
+        "clock": clock,
+        "device": lat["device"],
+        "device_name": lat["device_name"],
+    }

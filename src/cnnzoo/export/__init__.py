@@ -1,0 +1,262 @@
+"""Exporting models to ONNX and TorchScript, with a check that the exported file computes the same thing.
+
+* ONNX through ``torch.onnx.export`` (the ``torch.export``-based exporter by default, the legacy
+  TorchScript-based one with ``exporter="legacy"``); the file is then run in onnxruntime on a
+  fresh input and compared with PyTorch (max absolute difference ≤ 1e-4 by default).
+* TorchScript through ``torch.jit.trace`` (every family traces: the input check of
+  ``ZooModel.forward`` is skipped while tracing) or ``torch.jit.script`` where a model scripts;
+  the file is loaded back with ``torch.jit.load`` and compared the same way.
+
+With ``dynamic_batch=True`` the batch dimension is left free and the check runs at a different
+batch size than the one exported with. Files are written to a temporary name and renamed, so a
+failed export never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["FORMATS", "ExportResult", "export_model", "verify_export", "load_checkpoint"]
+
+FORMATS = ("onnx", "torchscript")
+_EXPORTERS = ("dynamo", "legacy")
+_TS_METHODS = ("trace", "script")
+
+
+@dataclass
+class ExportResult:
+    """What was written and how closely it matches PyTorch."""
+
+    path: Path
+    format: str
+    input_shape: tuple[int, ...]
+    dynamic_batch: bool
+    max_abs_diff: float | None = None
+    checked_shape: tuple[int, ...] | None = None
+    top1_agree: bool | None = None
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a state dict from ``path`` into ``model`` without executing pickled code.
+
+    Accepts ``.safetensors`` files and ``torch.save`` files holding a state dict, or a dict with
+    the state dict under ``"model"``, ``"state_dict"`` or ``"model_state"`` (training checkpoints).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state: Any = load_file(str(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
+            raise ValueError(f"cannot read checkpoint {str(path)!r} as a weights-only torch file: {err}") from err
+    if isinstance(state, dict):
+        for key in ("model", "state_dict", "model_state", "model_state_dict"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"checkpoint {str(path)!r} holds no state dict of tensors")
+    state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state.items()}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not fit {type(model).__name__}: {len(missing)} missing key(s) "
+            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of another shape "
+            f"{wrong[:3]} (was it trained with other num_classes / in_chans?)"
+        )
+    model.load_state_dict(state)
+
+
+def _temp_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Make the finished temporary file durable and give it the final name (and normal permissions)."""
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporters print progress and deprecation chatter; keep it off the user's terminal."""
+    import logging
+
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    onnx_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        onnx_logger.setLevel(level)
+
+
+def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: bool, exporter: str,
+                 opset: int | None) -> None:
+    kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
+    if opset is not None:
+        kwargs["opset_version"] = opset
+    if exporter == "dynamo":
+        if dynamic_batch:
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1)},)
+        torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, verbose=False, **kwargs)
+    else:
+        if dynamic_batch:
+            kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
+        torch.onnx.export(model, (x,), str(path), dynamo=False, **kwargs)
+
+
+def _export_torchscript(model: nn.Module, x: torch.Tensor, path: Path, method: str) -> None:
+    if method == "script":
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as err:  # noqa: BLE001 - scripting fails in many ways; say which and what to do
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"{type(model).__name__} cannot be compiled by torch.jit.script ({first}); "
+                "use tracing instead (method='trace', the default)"
+            ) from err
+    else:
+        scripted = torch.jit.trace(model, (x,), check_trace=False)
+    torch.jit.save(scripted, str(path))
+
+
+@torch.no_grad()
+def _reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    return out
+
+
+@torch.no_grad()
+def verify_export(path: str | os.PathLike, fmt: str, model: nn.Module, x: torch.Tensor) -> tuple[float, bool]:
+    """Run the exported file on ``x`` and compare with ``model(x)``: (max abs difference, top-1 agrees)."""
+    ref = _reference(model, x)
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0])
+    else:
+        loaded = torch.jit.load(str(path), map_location=x.device)
+        got = loaded(x)
+        if isinstance(got, (tuple, list)):
+            got = got[0]
+    if got.shape != ref.shape:
+        raise RuntimeError(f"exported model gives shape {tuple(got.shape)}, PyTorch {tuple(ref.shape)}")
+    diff = float((got.float().cpu() - ref.float().cpu()).abs().max()) if ref.numel() else 0.0
+    top1 = bool(ref.ndim != 2 or torch.equal(got.argmax(-1).cpu(), ref.argmax(-1).cpu()))
+    return diff, top1
+
+
+def export_model(
+    model: nn.Module,
+    path: str | os.PathLike,
+    format: str = "onnx",
+    input_shape: tuple[int, ...] | None = None,
+    dynamic_batch: bool = False,
+    verify: bool = True,
+    atol: float = 1e-4,
+    exporter: str = "dynamo",
+    method: str = "trace",
+    opset: int | None = None,
+) -> ExportResult:
+    """Export ``model`` to ``path`` as ONNX or TorchScript and check the file against PyTorch.
+
+    Args:
+        model: a cnnzoo model (or any ``nn.Module`` taking one NCHW tensor) on the CPU.
+        path: the file to write (replaced atomically).
+        format: ``"onnx"`` or ``"torchscript"``.
+        input_shape: (N, C, H, W) of the example input (default: batch 1 at the model's default size).
+        dynamic_batch: leave the batch dimension free (checked at another batch size).
+        verify: run the file (onnxruntime / ``torch.jit.load``) and require max |diff| ≤ ``atol``.
+        exporter: ONNX exporter, ``"dynamo"`` (``torch.export``-based) or ``"legacy"``.
+        method: TorchScript by ``"trace"`` or ``"script"``.
+        opset: ONNX opset version (default: the exporter's).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; supported: {', '.join(FORMATS)}")
+    if format == "onnx" and exporter not in _EXPORTERS:
+        raise ValueError(f"unknown ONNX exporter {exporter!r}; supported: {', '.join(_EXPORTERS)}")
+    if format == "torchscript" and method not in _TS_METHODS:
+        raise ValueError(f"unknown TorchScript method {method!r}; supported: {', '.join(_TS_METHODS)}")
+    if format == "torchscript" and opset is not None:
+        raise ValueError("opset applies to ONNX export only, not to TorchScript")
+    if format == "onnx" and method != "trace":
+        raise ValueError("method='script' applies to TorchScript export only; ONNX uses the exporter option")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"export_model expects an nn.Module, got {type(model).__name__}")
+    param = next(model.parameters(), None)
+    if param is not None and param.device.type != "cpu":
+        raise ValueError(f"export runs on the CPU; move the model there first (it is on {param.device})")
+    if input_shape is None:
+        info = getattr(model, "model_info", None)
+        if info is None:
+            raise ValueError("input_shape is required for a model that is not from cnnzoo.create_model")
+        input_shape = (1, *info.input_size)
+    if len(input_shape) != 4 or any(not isinstance(s, int) or s < 1 for s in input_shape):
+        raise ValueError(f"input_shape must be 4 positive ints (N, C, H, W), got {input_shape!r}")
+    min_size = int(getattr(model, "min_size", 1))
+    if min(input_shape[2:]) < min_size:
+        raise ValueError(f"{type(model).__name__} needs inputs of at least {min_size}x{min_size}, got "
+                         f"{input_shape[2]}x{input_shape[3]}")
+    if hasattr(model, "in_chans") and input_shape[1] != model.in_chans:
+        raise ValueError(f"{type(model).__name__} takes {model.in_chans} input channels, got input_shape "
+                         f"{tuple(input_shape)}")
+
+    model = model.eval()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*input_shape, generator=gen)
+    path = Path(path)
+    tmp = _temp_beside(path)
+    try:
+        with _quiet():
+            if format == "onnx":
+                _export_onnx(model, x, tmp, dynamic_batch, exporter, opset)
+            else:
+                _export_torchscript(model, x, tmp, method)
+        result = ExportResult(path=path, format=format, input_shape=tuple(input_shape), dynamic_batch=dynamic_batch)
+        if verify:
+            check_shape = (input_shape[0] + 2, *input_shape[1:]) if dynamic_batch else tuple(input_shape)
+            xc = torch.randn(*check_shape, generator=gen)
+            diff, top1 = verify_export(tmp, format, model, xc)
+            result.max_abs_diff, result.top1_agree, result.checked_shape = diff, top1, check_shape
+            if not diff <= atol:
+                raise RuntimeError(
+                    f"the exported {format} model differs from PyTorch by {diff:.3g} (> {atol:g}) "
+                    f"at input {check_shape}; not written"
+                )
+        _replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return result

@@ -1,0 +1,102 @@
+"""ONNX and TorchScript export: round trips against PyTorch, and clear errors."""
+
+import pytest
+import torch
+
+import cnnzoo
+from cnnzoo.cli import main
+from cnnzoo.export import export_model, load_checkpoint
+from tests._util import one_model_per_family, small_size
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def test_onnx_round_trip_dynamic_batch(tmp_path):
+    model = cnnzoo.create_model("fashion_cnn", batch_norm=True)
+    res = export_model(model, tmp_path / "m.onnx", "onnx", dynamic_batch=True)
+    assert res.max_abs_diff <= 1e-4 and res.top1_agree and res.checked_shape[0] == 3
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 1, 28, 28)
+    got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+    with torch.no_grad():
+        assert (got - model(x)).abs().max() <= 1e-4
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary left behind
+
+
+def test_legacy_onnx_and_torchscript(tmp_path):
+    model = cnnzoo.create_model("fashion_cnn")
+    assert export_model(model, tmp_path / "l.onnx", "onnx", exporter="legacy").max_abs_diff <= 1e-4
+    res = export_model(model, tmp_path / "m.pt", "torchscript", dynamic_batch=True)
+    assert res.max_abs_diff <= 1e-4
+    loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert (loaded(x) - model.eval()(x)).abs().max() <= 1e-4
+
+
+def test_export_errors(tmp_path):
+    model = cnnzoo.create_model("fashion_cnn")
+    with pytest.raises(ValueError, match="unknown export format 'tflite'"):
+        export_model(model, tmp_path / "m", "tflite")
+    with pytest.raises(ValueError, match="opset applies to ONNX"):
+        export_model(model, tmp_path / "m.pt", "torchscript", opset=17)
+    with pytest.raises(ValueError, match="at least 8x8"):
+        export_model(model, tmp_path / "m.onnx", "onnx", input_shape=(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="input channels"):
+        export_model(model, tmp_path / "m.onnx", "onnx", input_shape=(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="torch.jit.script"):
+        export_model(model, tmp_path / "m.pt", "torchscript", method="script")
+    with pytest.raises(ValueError, match="on the CPU|not from cnnzoo"):
+        export_model(torch.nn.Conv2d(1, 1, 1), tmp_path / "c.onnx", "onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_checkpoint_loading(tmp_path):
+    from safetensors.torch import save_file
+
+    src = cnnzoo.create_model("fashion_cnn")
+    dst = cnnzoo.create_model("fashion_cnn")
+    save_file(src.state_dict(), str(tmp_path / "w.safetensors"))
+    load_checkpoint(dst, tmp_path / "w.safetensors")
+    assert torch.equal(dst.head.fc.weight, src.head.fc.weight)
+    torch.save({"model": src.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    load_checkpoint(cnnzoo.create_model("fashion_cnn"), tmp_path / "ckpt.pt")
+    with pytest.raises(ValueError, match="does not fit"):
+        load_checkpoint(cnnzoo.create_model("fashion_cnn", num_classes=5), tmp_path / "ckpt.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(dst, tmp_path / "missing.pt")
+
+
+def test_cli_export(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    model = cnnzoo.create_model("fashion_cnn", num_classes=4)
+    save_file(model.state_dict(), str(tmp_path / "w.safetensors"))
+    out = tmp_path / "f.pt"
+    assert main(["export", "fashion_cnn", "--format", "torchscript", "--checkpoint", str(tmp_path / "w.safetensors"),
+                 "--num-classes", "4", "-o", str(out), "--dynamic-batch"]) == 0
+    assert "top-1 agrees" in capsys.readouterr().out
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(torch.jit.load(str(out))(x), model.eval()(x), atol=1e-5)
+    assert main(["export", "nope_net", "--format", "onnx"]) == 2
+    assert "Unknown model" in capsys.readouterr().err
+    assert main(["export", "fashion_cnn", "--format", "onnx", "--method", "script"]) == 2
+    assert "torchscript only" in capsys.readouterr().err
+    assert main(["export", "fashion_cnn", "--format", "onnx", "--img-size", "2", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "at least 8x8" in capsys.readouterr().err
+    assert main(["export", "fashion_cnn", "--format", "onnx", "--checkpoint", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "fashion_cnn", "--format", "tflite"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("name", one_model_per_family())
+def test_every_family_exports(name, fmt, tmp_path):
+    model = cnnzoo.create_model(name)
+    s = small_size(name)
+    res = export_model(model, tmp_path / f"{name}.{fmt}", fmt, input_shape=(1, model.in_chans, s, s),
+                       dynamic_batch=True)
+    assert res.max_abs_diff <= 1e-4 and res.top1_agree
