@@ -119,10 +119,13 @@ def test_image_folder_train_and_undecodable_image(tmp_path, capsys):
     assert data.images.shape == (48, 3, 16, 16) and data.classes == ["dark", "light"]
     gray = load_data(tmp_path / "imgs", "test", in_chans=1, img_size=16)  # test -> val/
     assert gray.images.shape == (24, 1, 16, 16)
+    # with progressive learning: 8×8 images and no mixup in the first stage, 16×16 and mixup 0.2 in the second
     cfg = TrainConfig(**{**TINY, "img_size": 16}, data=str(tmp_path / "imgs"), in_chans=3, epochs=2,
-                      batch_size=16, out_dir=str(tmp_path / "runs"), name="folder")
+                      batch_size=16, out_dir=str(tmp_path / "runs"), name="folder", prog_stages=2,
+                      prog_img_size_start=8, mixup=0.2, erasing=0.2, flip=True)
     report = train(cfg)
-    assert report["test_top1"] >= 90  # two trivially separable classes
+    assert [r["img_size"] for r in report["history"]] == [8, 16]
+    assert report["test_top1"] >= 85  # two trivially separable classes
     bad = tmp_path / "imgs" / "train" / "dark" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(ValueError, match=r"broken\.png: cannot decode image"):
