@@ -26,8 +26,9 @@ data:
 	  else echo "Fashion-MNIST not found: install Debian's dataset-fashion-mnist or set CNNZOO_DATA"; fi; \
 	fi
 
+# The main job: train the seed CNN (fast recipe, one epoch) on Fashion-MNIST and print the test accuracy.
 demo: venv data
-	$(VENV)/bin/cnnzoo list
+	$(VENV)/bin/cnnzoo train --config demo --name demo-$$(date +%Y%m%d-%H%M%S)
 
 lint: venv
 	$(PY) -m ruff check .

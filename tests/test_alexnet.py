@@ -50,7 +50,7 @@ def test_dropout_options():
     assert drops == [0.5, 0.5]  # the paper's dropout on both hidden layers
     model = cnnzoo.create_model("alexnet", drop_rate=0.2, device="meta")
     assert [m.p for m in model.head.hidden if isinstance(m, nn.Dropout)] == [0.2, 0.2]
-    model = cnnzoo.create_model("alexnet", hidden_drop=0.0, device="meta")
+    model = cnnzoo.create_model("alexnet", drop_rate=0.0, device="meta")
     assert not [m for m in model.head.hidden if isinstance(m, nn.Dropout)]
 
 

@@ -39,6 +39,8 @@ def test_classifier_head_and_dropout():
     assert [m.p for m in model.head.hidden if isinstance(m, nn.Dropout)] == [0.5, 0.5]
     model = cnnzoo.create_model("vgg16", drop_rate=0.3, device="meta")
     assert [m.p for m in model.head.hidden if isinstance(m, nn.Dropout)] == [0.3, 0.3]
+    model = cnnzoo.create_model("vgg16", drop_rate=0.0, device="meta")
+    assert not [m for m in model.head.hidden if isinstance(m, nn.Dropout)]
 
 
 def test_features_only_strides():

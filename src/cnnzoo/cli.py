@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "cnnzoo.analysis.cli",
     "cnnzoo.export.cli",
     "cnnzoo.weights.commands",
+    "cnnzoo.train.cli",
 ]
 
 

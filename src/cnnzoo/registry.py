@@ -151,8 +151,8 @@ def create_model(
     pretrained: bool | str = False,
     num_classes: int | None = None,
     in_chans: int | None = None,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
     features_only: bool = False,
     out_indices: tuple[int, ...] | None = None,
     device: str | torch.device | None = None,
@@ -162,11 +162,12 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: ``True`` for the weights that ship with the package, or a path to a checkpoint.
+        pretrained: ``True`` for the weights that ship with the package (their classes and input
+            channels become the defaults), or a path to a checkpoint (see :func:`cnnzoo.load_weights`).
         num_classes: classifier outputs (default: the variant's, 1000 for ImageNet models).
         in_chans: input channels (default: the variant's, 3 for ImageNet models).
-        drop_rate: dropout before the classifier.
-        drop_path_rate: stochastic-depth rate, where the family has residual blocks.
+        drop_rate: dropout before the classifier (default: the variant's own, e.g. the paper's).
+        drop_path_rate: stochastic-depth rate, where the family has residual blocks (default: the variant's).
         features_only: return a feature extractor giving each stage's feature map.
         out_indices: which stages ``features_only`` returns (default: all).
         device: build directly on this device (``"meta"`` builds shapes only, no memory).
@@ -175,6 +176,12 @@ def create_model(
     info = _lookup(name)
     fn = info.constructor
     assert fn is not None
+    if pretrained is True and (num_classes is None or in_chans is None):
+        from cnnzoo.weights import shipped_defaults  # the shipped weights' classes and channels
+
+        shipped = shipped_defaults(name)
+        num_classes = shipped["num_classes"] if num_classes is None else num_classes
+        in_chans = shipped["in_chans"] if in_chans is None else in_chans
     num_classes = info.num_classes if num_classes is None else num_classes
     in_chans = info.default_in_chans if in_chans is None else in_chans
     if not isinstance(num_classes, int) or num_classes < 0:
@@ -182,7 +189,7 @@ def create_model(
     if not isinstance(in_chans, int) or in_chans < 1:
         raise ValueError(f"in_chans must be a positive int, got {in_chans!r}")
     for key, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if not 0.0 <= float(rate) < 1.0:
+        if rate is not None and not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"{key} must be in [0, 1), got {rate!r}")
 
     params = inspect.signature(fn).parameters
@@ -200,6 +207,8 @@ def create_model(
     call = dict(kwargs)
     call.update(num_classes=num_classes, in_chans=in_chans)
     for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+        if value is None:
+            continue
         if key in params or accepts_any:
             call[key] = value
         elif value:

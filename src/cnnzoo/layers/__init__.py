@@ -12,6 +12,7 @@ from cnnzoo.layers.inverted_residual import BlockOptions, FusedMBConv, MBConv, S
 from cnnzoo.layers.padding import Conv2dSame, MaxPool2dSame, create_conv2d, pad_same
 from cnnzoo.layers.separable import DepthwiseSeparableConv
 from cnnzoo.layers.shuffle import ChannelShuffle, channel_shuffle
+from cnnzoo.layers.split_attention import RadixSoftmax, SplitAttention
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "InceptionBlock",
     "MBConv",
     "MaxPool2dSame",
+    "RadixSoftmax",
+    "SplitAttention",
     "SqueezeExcite",
     "Stage",
     "aux_loss",

@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,7 +30,7 @@ from cnnzoo.layers.drop_path import DropPath, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
-__all__ = ["BlockOptions", "FusedMBConv", "MBConv", "Stage", "build_stages", "round_channels"]
+__all__ = ["BlockOptions", "FusedMBConv", "MBConv", "Stage", "build_stages", "depth_rounding", "round_channels"]
 
 NormLayer = Callable[[int], nn.Module]
 
@@ -52,6 +55,7 @@ class Stage(NamedTuple):
     act: str | None = None
     exp_chs: int | None = None
     exp_base: int | None = None
+    skip: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class MBConv(nn.Module):
         self.se = _se(opts, in_chs, mid_chs, se_ratio, act)
         self.conv_pwl = ConvNormAct(mid_chs, out_chs, 1, act_layer=None, norm_layer=norm)
         self.has_skip = skip and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_skip and drop_path_rate else nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if self.has_skip else nn.Identity()
         self.in_chs, self.out_chs, self.mid_chs, self.stride = in_chs, out_chs, mid_chs, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,7 +152,7 @@ class FusedMBConv(nn.Module):
         self.conv_pwl = ConvNormAct(width, out_chs, 1, act_layer=None, norm_layer=norm) if mid_chs is not None \
             else nn.Identity()
         self.has_skip = skip and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_skip and drop_path_rate else nn.Identity()
+        self.drop_path = DropPath(drop_path_rate) if self.has_skip else nn.Identity()
         self.in_chs, self.out_chs, self.mid_chs, self.stride = in_chs, out_chs, width, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,13 +163,40 @@ class FusedMBConv(nn.Module):
 _BLOCKS: dict[str, type[nn.Module]] = {"mbconv": MBConv, "fused": FusedMBConv}
 
 
+_DEPTH_ROUNDING: contextvars.ContextVar[str] = contextvars.ContextVar("depth_rounding", default="ceil")
+
+
+@contextlib.contextmanager
+def depth_rounding(mode: str) -> Iterator[None]:
+    """Round scaled repeats with ``mode`` while building models in this context.
+
+    ``"ceil"`` (the default) is the reference code's rule, which the released variants need for
+    their exact sizes; at small multipliers it overshoots (``ceil(1 × 1.2) = 2`` doubles a one-block
+    stage), so :func:`cnnzoo.scale_model` uses ``"round"`` (to nearest, at least 1) to keep FLOPs
+    close to ``2^φ``.
+    """
+    if mode not in ("ceil", "round"):
+        raise ValueError(f"depth rounding must be 'ceil' or 'round', got {mode!r}")
+    token = _DEPTH_ROUNDING.set(mode)
+    try:
+        yield
+    finally:
+        _DEPTH_ROUNDING.reset(token)
+
+
+def _scale_repeats(repeats: int, depth_mult: float) -> int:
+    if _DEPTH_ROUNDING.get() == "round":
+        return max(1, math.floor(repeats * depth_mult + 0.5))
+    return round_repeats(repeats, depth_mult)
+
+
 def scaled_stage(row: Stage, width_mult: float = 1.0, depth_mult: float = 1.0, divisor: int = 8) -> Stage:
     """The row with its widths scaled by ``width_mult`` (rounded to ``divisor``) and its repeats by
-    ``depth_mult`` (rounded up) — EfficientNet's width and depth scaling (§3.3, reference rounding)."""
+    ``depth_mult`` (rounded up; see :func:`depth_rounding`) — EfficientNet's width and depth scaling (§3.3)."""
     def chs(c: int | None) -> int | None:
         return None if c is None else round_channels(c, width_mult, divisor)
 
-    return row._replace(repeats=round_repeats(row.repeats, depth_mult), out_chs=chs(row.out_chs),
+    return row._replace(repeats=_scale_repeats(row.repeats, depth_mult), out_chs=chs(row.out_chs),
                         exp_chs=chs(row.exp_chs), exp_base=chs(row.exp_base))
 
 
@@ -193,7 +224,7 @@ def build_stages(table: Sequence[Stage], in_chs: int, width_mult: float = 1.0, d
             if r.block == "fused" and r.expansion == 1 and r.exp_chs is None:
                 mid = None
             blocks.append(_BLOCKS[r.block](in_chs, r.out_chs, r.kernel, r.stride if i == 0 else 1, mid,
-                                           r.se_ratio, r.act, opts, next(rates)))
+                                           r.se_ratio, r.act, opts, next(rates), r.skip))
             in_chs = r.out_chs
         stages.append(nn.Sequential(*blocks))
     return stages, in_chs

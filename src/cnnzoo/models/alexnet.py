@@ -68,29 +68,28 @@ class AlexNet(ZooModel):
         return self.features(x)
 
 
-def _alexnet(lrn: bool, num_classes: int, in_chans: int, drop_rate: float, hidden_drop: float) -> AlexNet:
-    return AlexNet(num_classes, in_chans, hidden_drop=drop_rate or hidden_drop, lrn=lrn)
+def _alexnet(lrn: bool, num_classes: int, in_chans: int, drop_rate: float) -> AlexNet:
+    return AlexNet(num_classes, in_chans, hidden_drop=drop_rate, lrn=lrn)
 
 
 _PAPER = "Krizhevsky et al. 2012, ImageNet classification with deep convolutional neural networks"
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def alexnet(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> AlexNet:
+def alexnet(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> AlexNet:
     """AlexNet as in torchvision (no LRN): 61,100,840 parameters.
 
-    ``hidden_drop`` is the dropout on the two hidden layers (the paper's 0.5); a ``drop_rate`` > 0
-    replaces it. Inputs of 63×63 and up.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5). Inputs of
+    63×63 and up.
     """
-    return _alexnet(False, num_classes, in_chans, drop_rate, hidden_drop)
+    return _alexnet(False, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER)
-def alexnet_lrn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
-                hidden_drop: float = 0.5) -> AlexNet:
+def alexnet_lrn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> AlexNet:
     """AlexNet with the paper's local response normalisation after conv1 and conv2: 61,100,840
     parameters (LRN has none). No reference implementation has it.
 
-    ``hidden_drop`` is the dropout on the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (0.5).
     """
-    return _alexnet(True, num_classes, in_chans, drop_rate, hidden_drop)
+    return _alexnet(True, num_classes, in_chans, drop_rate)

@@ -17,7 +17,7 @@ PAPER = "Gupta & Tan 2019, EfficientNet-EdgeTPU: Creating Accelerator-Optimized 
 
 #                          block   n    c   k  s  t
 EFFICIENTNET_EDGETPU_STAGES = [
-    Stage("fused", 1, 24, 3, 1, 4, exp_base=24),  # expansion counted from the 24 output channels
+    Stage("fused", 1, 24, 3, 1, 4, exp_base=24, skip=False),  # expansion from the 24 outputs; no shortcut
     Stage("fused", 2, 32, 3, 2, 8),
     Stage("fused", 4, 48, 3, 2, 8),
     Stage("mbconv", 5, 96, 5, 2, 8),

@@ -63,8 +63,8 @@ MAX_TRAIN_SIZE = 480
 
 
 def _scaling(train: int, evaluate: int, dropout: float) -> dict[str, float]:
-    return {"width_mult": 1.0, "depth_mult": 1.0, "resolution": train, "eval_resolution": evaluate,
-            "max_resolution": MAX_TRAIN_SIZE, "dropout": dropout}
+    return {"width_mult": 1.0, "depth_mult": 1.0, "resolution": train, "eval_size": evaluate,
+            "max_size": MAX_TRAIN_SIZE, "dropout": dropout}
 
 
 def _efficientnet_v2(table: list[Stage], stem: int, width_mult: float, depth_mult: float, num_classes: int,

@@ -17,7 +17,7 @@ PAPER = "Tan et al. 2019, MnasNet: Platform-Aware Neural Architecture Search for
 
 #                   block    n    c   k  s  t   se
 MNASNET_B1_STAGES = [
-    Stage("mbconv", 1, 16, 3, 1, 1),  # SepConv
+    Stage("mbconv", 1, 16, 3, 1, 1, skip=False),  # SepConv
     Stage("mbconv", 3, 24, 3, 2, 3),
     Stage("mbconv", 3, 40, 5, 2, 3),
     Stage("mbconv", 3, 80, 5, 2, 6),
@@ -28,7 +28,7 @@ MNASNET_B1_STAGES = [
 
 # Figure 7 (a), MnasNet-A1
 MNASNET_A1_STAGES = [
-    Stage("mbconv", 1, 16, 3, 1, 1),  # SepConv
+    Stage("mbconv", 1, 16, 3, 1, 1, skip=False),  # SepConv
     Stage("mbconv", 2, 24, 3, 2, 6),
     Stage("mbconv", 3, 40, 5, 2, 3, 0.25),
     Stage("mbconv", 4, 80, 3, 2, 6),

@@ -100,10 +100,13 @@ class Bottleneck(nn.Module):
 def projection_shortcut(in_chs: int, out_chs: int, stride: int, avg_down: bool = False,
                         kernel_size: int = 1) -> nn.Sequential:
     """The shortcut where shape changes: a strided 1×1 projection (ResNet option B), or ResNet-D's
-    2×2 average pool followed by a stride-1 1×1 projection, which sees every input pixel (§4.1)."""
+    2×2 average pool followed by a stride-1 1×1 projection, which sees every input pixel (§4.1).
+    ``kernel_size`` > 1 (SENet-154's 3×3) applies to strided shortcuts only."""
     if avg_down:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
         return nn.Sequential(pool, nn.Conv2d(in_chs, out_chs, 1, bias=False), nn.BatchNorm2d(out_chs))
+    if stride == 1:  # a kernel wider than 1×1 is only used where the shortcut also down-samples
+        kernel_size = 1
     pad = (kernel_size - 1) // 2
     return nn.Sequential(nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad, bias=False), nn.BatchNorm2d(out_chs))
 
@@ -193,6 +196,8 @@ class ResNet(ZooModel):
             last = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else getattr(m, "bn2", None)
             if isinstance(m, (Bottleneck, BasicBlock)) and isinstance(last, nn.BatchNorm2d):
                 nn.init.zeros_(last.weight)
+            elif callable(getattr(m, "zero_init_last", None)):  # plugged-in units (ResNeSt) say how
+                m.zero_init_last()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

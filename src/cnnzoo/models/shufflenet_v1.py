@@ -9,7 +9,7 @@ has 1/4 of the unit's output channels. A stride-2 unit concatenates an average-p
 The first 1×1 convolution of Stage 2 is not grouped (its 24 input channels are too few, §3.3).
 
 Table 1 fixes the complexity at about 140 MFLOPs for every g by widening the stages as g grows;
-"ShuffleNet s×" scales every layer's filters by s (§4.1.1): the stage widths are rounded to multiples
+"ShuffleNet s×" scales every layer's filters by s (end of §3.3): the stage widths are rounded to multiples
 of 4·g (so that the bottleneck splits into g groups) and the Conv1 stem (24·s) to a multiple of g.
 There is no reference in torchvision or timm; the parameter counts were derived from Table 1 and agree
 exactly with those published by the imgclsmob project for its ShuffleNet models (g = 1…8 at 1×,
@@ -135,7 +135,7 @@ def shufflenet_v1_g1(num_classes: int = 1000, in_chans: int = 3, drop_rate: floa
                      drop_path_rate: float = 0.0, scale: float = 1.0) -> ShuffleNetV1:
     """ShuffleNet 1× (g = 1): 1,531,936 parameters, 143.1 M MACs at 224 (Table 1: 143 M).
 
-    ``scale`` is the "s×" width (0.25, 0.5, 0.75, 1, 1.5, 2…) of §4.1.1.
+    ``scale`` is the "s×" width (0.25, 0.5, 0.75, 1, 1.5, 2…) of §3.3.
     """
     return _shufflenet_v1(1, scale=scale, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
                           drop_path_rate=drop_path_rate)

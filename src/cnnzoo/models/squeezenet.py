@@ -87,17 +87,17 @@ def _squeezenet(version: str, min_size: int, **kwargs) -> SqueezeNet:
 
 
 @register_model(paper="Iandola et al. 2016, SqueezeNet (arXiv:1602.07360), Table 1", reference="torchvision")
-def squeezenet1_0(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0) -> SqueezeNet:
+def squeezenet1_0(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> SqueezeNet:
     """SqueezeNet 1.0 (1,248,424 parameters; 819 M MACs at 224).
 
-    ``drop_rate`` is the dropout before the 1×1 classifier convolution (the paper trains with 0.5).
+    ``drop_rate`` is the dropout before the 1×1 classifier convolution (0.5 as in the paper).
     """
     return _squeezenet("1_0", 21, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
 
 
 @register_model(paper="Iandola et al. 2016, SqueezeNet (arXiv:1602.07360), v1.1 of the reference repository",
                 reference="torchvision")
-def squeezenet1_1(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0) -> SqueezeNet:
+def squeezenet1_1(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> SqueezeNet:
     """SqueezeNet 1.1 (1,235,496 parameters; 349 M MACs at 224): 3×3/2 first convolution with 64 filters
     and earlier pooling. ``drop_rate`` as in :func:`squeezenet1_0`."""
     return _squeezenet("1_1", 17, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)

@@ -71,81 +71,80 @@ class VGG(ZooModel):
         return self.features(x)
 
 
-def _vgg(config: str, batch_norm: bool, num_classes: int, in_chans: int, drop_rate: float,
-         hidden_drop: float) -> VGG:
-    return VGG(config, num_classes, in_chans, batch_norm=batch_norm, hidden_drop=drop_rate or hidden_drop)
+def _vgg(config: str, batch_norm: bool, num_classes: int, in_chans: int, drop_rate: float) -> VGG:
+    return VGG(config, num_classes, in_chans, batch_norm=batch_norm, hidden_drop=drop_rate)
 
 
 _PAPER = "Simonyan & Zisserman 2015, Very deep convolutional networks for large-scale image recognition"
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg11(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg11(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-11 (Table 1, column A): 132,863,336 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("A", False, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("A", False, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg13(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg13(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-13 (Table 1, column B): 133,047,848 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("B", False, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("B", False, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg16(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg16(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-16 (Table 1, column D): 138,357,544 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("D", False, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("D", False, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg19(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg19(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-19 (Table 1, column E): 143,667,240 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("E", False, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("E", False, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg11_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-11 with batch norm: 132,868,840 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("A", True, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("A", True, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg13_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-13 with batch norm: 133,053,736 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("B", True, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("B", True, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg16_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-16 with batch norm: 138,365,992 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("D", True, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("D", True, num_classes, in_chans, drop_rate)
 
 
 @register_model(paper=_PAPER, reference="torchvision")
-def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0, hidden_drop: float = 0.5) -> VGG:
+def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> VGG:
     """VGG-19 with batch norm: 143,678,248 parameters.
 
-    ``hidden_drop`` is the dropout of the two hidden layers (0.5); a ``drop_rate`` > 0 replaces it.
+    ``drop_rate`` is the dropout on the two hidden layers' outputs (the paper's 0.5).
     """
-    return _vgg("E", True, num_classes, in_chans, drop_rate, hidden_drop)
+    return _vgg("E", True, num_classes, in_chans, drop_rate)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.weights.io import HEADER_KEYS, parse_metadata, read_checkpoint, read_metadata, save_safetensors
+from cnnzoo.weights.io import FORMAT, HEADER_KEYS, parse_metadata, read_checkpoint, read_metadata, save_safetensors
 from cnnzoo.weights.loading import (
     LoadReport,
     WeightsError,
@@ -46,6 +46,7 @@ __all__ = [
     "read_metadata",
     "save_safetensors",
     "save_weights",
+    "shipped_defaults",
     "shipped_models",
 ]
 
@@ -82,6 +83,12 @@ def pretrained_path(name: str) -> Path:
     return path
 
 
+def shipped_defaults(name: str) -> dict[str, Any]:
+    """The header of ``name``'s shipped weights, decoded (``num_classes``, ``in_chans``, ``input_size``,
+    ``mean``, ``std``, ``classes``, ``accuracy``…)."""
+    return parse_metadata(read_metadata(pretrained_path(name)))
+
+
 def load_pretrained(model: nn.Module, name: str, pretrained: bool | str | os.PathLike) -> LoadReport:
     """What ``create_model(name, pretrained=...)`` does: ``True`` loads the shipped weights,
     a path loads that file (see :func:`load_weights`)."""
@@ -96,10 +103,12 @@ def load_pretrained(model: nn.Module, name: str, pretrained: bool | str | os.Pat
 def save_weights(model: nn.Module, path: str | os.PathLike, *, architecture: str | None = None,
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
                  classes: list[str] | tuple[str, ...] | None = None, dtype: torch.dtype | None = None,
+                 img_size: int | None = None, model_kwargs: dict[str, Any] | None = None,
                  **extra: Any) -> Path:
-    """Write ``model``'s weights as a cnnzoo safetensors file with its metadata header
-    (architecture, number of classes, input size, mean/std, and ``extra`` entries such as
-    ``dataset``/``accuracy``/``source``)."""
+    """Write ``model``'s weights as a cnnzoo safetensors file with its metadata header (the header of
+    the training engine's checkpoints, :data:`HEADER_KEYS`): architecture, classes, input channels and
+    size, mean/std, and ``extra`` entries such as ``dataset``, ``accuracy`` (top-1 in %), ``epoch``,
+    ``source``. ``dtype=torch.float16`` halves the file."""
     from cnnzoo import __version__
 
     info = getattr(model, "model_info", None)
@@ -107,12 +116,14 @@ def save_weights(model: nn.Module, path: str | os.PathLike, *, architecture: str
     if arch is None:
         raise ValueError("save_weights: give architecture= for a model not built by cnnzoo.create_model")
     in_chans = int(getattr(model, "in_chans", info.input_size[0] if info else 3))
-    input_size = list(info.input_size) if info else None
+    if img_size is None:
+        img_size = int(info.input_size[-1]) if info else 224
     if mean is None or std is None:
         mean, std = _default_norm(in_chans)
-    meta = dict(format="cnnzoo", architecture=arch, num_classes=int(getattr(model, "num_classes", 0)),
-                in_chans=in_chans, input_size=input_size, mean=list(mean), std=list(std),
-                classes=list(classes) if classes else None, cnnzoo_version=__version__)
+    meta = dict(format=FORMAT, model=arch, model_kwargs=dict(model_kwargs or {}),
+                num_classes=int(getattr(model, "num_classes", 0)), in_chans=in_chans, img_size=int(img_size),
+                mean=list(mean), std=list(std), classes=list(classes) if classes else None, weights="model",
+                cnnzoo_version=__version__)
     meta.update({k: v for k, v in extra.items() if v is not None})
     return save_safetensors(model.state_dict(), path, meta, dtype=dtype)
 
@@ -156,10 +167,10 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, model_nam
     old = parse_metadata(meta)
     if mean is None and isinstance(old.get("mean"), list):
         mean, std = tuple(old["mean"]), tuple(old["std"])
-    extra = {k: old[k] for k in ("dataset", "accuracy", "classes") if k in old}
+    extra = {k: old[k] for k in ("dataset", "accuracy", "epoch", "classes", "img_size") if k in old}
     classes = extra.pop("classes", None)
     extra["source"] = old.get("source") or f"{Path(src).name} ({source} layout)"
     path = save_weights(model, dst, architecture=model_name, mean=mean, std=std, classes=classes, dtype=dtype,
-                        **extra)
+                        model_kwargs=model_kwargs, **extra)
     return path, report
 

@@ -46,6 +46,6 @@ def _convert(args: argparse.Namespace) -> int:
     )
     meta = parse_metadata(read_metadata(path))
     print(f"wrote {path} ({args.model}, {report.layout} layout → cnnzoo)")
-    for key in ("num_classes", "in_chans", "input_size", "mean", "std"):
+    for key in ("num_classes", "in_chans", "img_size", "mean", "std"):
         print(f"  {key + ':':<12} {meta.get(key)}")
     return 0

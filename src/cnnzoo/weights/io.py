@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "FORMAT",
     "HEADER_KEYS",
     "read_checkpoint",
     "read_metadata",
@@ -29,13 +30,16 @@ __all__ = [
     "unwrap_state_dict",
 ]
 
-#: The metadata header of a cnnzoo safetensors file (all values are strings; lists are JSON).
-#: ``format`` is ``"cnnzoo"``; ``architecture`` a registered model name; ``num_classes``,
-#: ``in_chans``; ``input_size`` ``[C, H, W]``; ``mean``/``std`` per channel; optional ``classes``
-#: (class names), ``dataset``, ``accuracy`` (test accuracy on ``dataset``), ``source`` (where the
-#: weights came from), ``cnnzoo_version``.
-HEADER_KEYS = ("format", "architecture", "num_classes", "in_chans", "input_size", "mean", "std",
-               "classes", "dataset", "accuracy", "source", "cnnzoo_version")
+#: The metadata header of a cnnzoo safetensors file: the training engine's checkpoint header
+#: (``cnnzoo.train.checkpoint``), so that weights written here and there are read alike. All values
+#: are strings, lists and dicts as JSON: ``format`` (:data:`FORMAT`), ``model`` (registered name),
+#: ``model_kwargs`` (extra constructor keywords), ``num_classes``, ``in_chans``, ``img_size`` (square
+#: input side), ``mean``/``std`` (per channel, on [0, 1] pixels), ``classes`` (names, index = logit),
+#: ``epoch``, ``accuracy`` (test top-1 in %), ``weights`` ("model" or "ema"); and, from ``convert`` and
+#: the shipped weights, ``dataset``, ``source`` (where the weights came from), ``cnnzoo_version``.
+FORMAT = "cnnzoo.checkpoint.v1"
+HEADER_KEYS = ("format", "model", "model_kwargs", "num_classes", "in_chans", "img_size", "mean", "std", "classes",
+               "epoch", "accuracy", "weights", "dataset", "source", "cnnzoo_version")
 
 # Keys under which training scripts (timm, torchvision references, Lightning, ours) nest the weights,
 # most specific first.
@@ -53,6 +57,13 @@ def _is_safetensors(path: Path) -> bool:
         return False
     (n,) = struct.unpack("<Q", head[:8])
     return head[8:9] == b"{" and 0 < n <= path.stat().st_size - 8
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A torch zip archive or a legacy pickle stream (protocol 2+ starts with 0x80)."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    return head == _ZIP_MAGIC or head[:1] == b"\x80"
 
 
 def _check_path(path: str | os.PathLike) -> Path:
@@ -93,14 +104,17 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             raise ValueError(f"{p}: not a readable safetensors file ({err})") from None
         return strip_prefixes(sd), read_metadata(p)
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        with p.open("rb") as f:  # a file object: torch.load would dispatch on the name's suffix
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if not _looks_pickled(p):
+            raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save)") from None
         raise ValueError(
             f"{p} holds Python objects other than tensors; cnnzoo loads with torch.load(weights_only=True) "
             f"and never runs pickled code. Re-save only the state dict (torch.save(model.state_dict(), …)) "
             f"or convert it to safetensors. Details: {str(err).splitlines()[0]}"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # not a zip/legacy torch file: torch raises various types
         raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save): {err}") from None
     return unwrap_state_dict(obj, str(p))
 
@@ -171,6 +185,9 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: str | os.Path
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

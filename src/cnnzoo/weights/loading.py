@@ -117,9 +117,10 @@ def detect_layout(state_dict: dict[str, torch.Tensor], model: nn.Module, model_n
 def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     """A first-convolution weight ``(out, c, kh, kw)`` for ``in_chans`` input channels.
 
-    One channel: the sum over the checkpoint's channels (a grey image gives the RGB response of the
-    same grey). Other counts: the channels tiled cyclically and scaled by ``c / in_chans``, so that the
-    response to a constant image is kept.
+    One channel: the sum over the checkpoint's channels (a grey image gives the RGB model's response
+    to the same grey). Other counts: the channels tiled cyclically and scaled by ``c / in_chans`` (the
+    rule timm users know); for a multiple of ``c`` channels, an image repeated over them gives the RGB
+    model's response exactly.
     """
     c = weight.shape[1]
     if in_chans == c:
@@ -275,7 +276,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True,
         a :class:`LoadReport` (detected layout, adapted and re-initialised keys, metadata).
     """
     sd, meta = read_checkpoint(path)
-    arch = meta.get("architecture")
+    arch = meta.get("model") or meta.get("architecture")
     name = model_name or _model_name(model)
     if arch and name and arch != name:
         warnings.warn(f"{Path(path).name} holds {arch} weights; loading them into {name}", UserWarning,

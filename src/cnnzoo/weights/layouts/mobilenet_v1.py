@@ -1,4 +1,8 @@
-"""timm's ``mobilenetv1_*`` → cnnzoo ``mobilenet_v1`` (blocks share names; stem and head are renamed)."""
+"""timm's ``mobilenetv1_*`` → cnnzoo ``mobilenet_v1`` (blocks share names; stem and head are renamed).
+
+timm's MobileNet v1 uses ReLU6 where the paper uses ReLU: build the model with ``act_layer="relu6"``
+(and ``width_mult=1.25`` for ``mobilenetv1_125``) before loading timm's weights.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,121 @@
+"""Compound scaling (EfficientNet §3.3) as an API: scale any model that is built from a stage table.
+
+With one coefficient φ, depth grows by ``d = α^φ``, width by ``w = β^φ`` and the input resolution by
+``r = γ^φ`` (Eq. 3); with ``α·β²·γ² ≈ 2`` the FLOPs grow by about ``2^φ``, since a network's FLOPs are
+proportional to ``d·w²·r²``. The defaults α = 1.2, β = 1.1, γ = 1.15 are the paper's grid-search
+result for EfficientNet-B0. Any registered model whose constructor takes ``width_mult`` and
+``depth_mult`` (EfficientNet, EdgeTPU, EfficientNetV2, MobileNetV2/V3, MnasNet) can be the base.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnzoo.layers.inverted_residual import depth_rounding as rounding
+from cnnzoo.registry import create_model, model_info
+
+__all__ = ["compound_coefficients", "scale_model", "scalable_models"]
+
+
+def compound_coefficients(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15
+                          ) -> tuple[float, float, float]:
+    """The (depth, width, resolution) multipliers ``(α^φ, β^φ, γ^φ)`` of Eq. 3."""
+    for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if not value >= 1.0:
+            raise ValueError(f"{key} must be >= 1 (Eq. 3 constrains α, β, γ ≥ 1), got {value!r}")
+    return alpha ** phi, beta ** phi, gamma ** phi
+
+
+def _is_scalable(name: str) -> bool:
+    fn = model_info(name).constructor
+    params = inspect.signature(fn).parameters if fn is not None else {}
+    return "width_mult" in params and "depth_mult" in params
+
+
+def scalable_models() -> list[str]:
+    """Registered models that :func:`scale_model` accepts as a base."""
+    from cnnzoo.registry import list_models
+
+    return [n for n in list_models() if _is_scalable(n)]
+
+
+def scale_model(
+    base: str,
+    phi: float | None = None,
+    alpha: float = 1.2,
+    beta: float = 1.1,
+    gamma: float = 1.15,
+    *,
+    depth: float | None = None,
+    width: float | None = None,
+    resolution: float | None = None,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    device: str | torch.device | None = None,
+    depth_rounding: str = "round",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build ``base`` scaled by compound scaling with coefficient ``phi``, or by given coefficients.
+
+    Args:
+        base: a registered model with a stage table (see :func:`scalable_models`), e.g.
+            ``"efficientnet_b0"``. Its own coefficients are the starting point: scaling
+            ``efficientnet_b1`` multiplies B1's width and depth.
+        phi: the compound coefficient φ; depth, width and resolution are multiplied by
+            ``alpha**phi``, ``beta**phi`` and ``gamma**phi``.
+        depth, width, resolution: multipliers given directly (relative to the base); each overrides
+            what ``phi`` gives for that dimension. At least ``phi`` or one of them is needed.
+        depth_rounding: ``"round"`` (default) rounds the scaled repeats of each stage to nearest, which
+            keeps FLOPs near ``2^φ``; ``"ceil"`` is the reference code's rule for the released
+            variants (it overshoots at small φ: ``ceil(1 × 1.2) = 2``).
+        num_classes, in_chans, device, **kwargs: passed to :func:`cnnzoo.create_model`.
+
+    Returns:
+        The model. Its ``model_info`` carries the scaled ``input_size`` (the base's resolution times
+        ``r``, rounded, and capped at the family's ``max_size`` where it has one, e.g.
+        EfficientNetV2's 480) and a ``scaling`` dict with ``phi``, ``alpha``, ``beta``, ``gamma``,
+        ``depth_mult``, ``width_mult``, ``resolution`` and ``flops_factor`` (``d·w²·r²``); the
+        resolution is also ``model.resolution``.
+    """
+    info = model_info(base)
+    if not _is_scalable(base):
+        raise ValueError(f"cannot scale {base!r}: it is not built from a stage table (no width_mult/depth_mult); "
+                         f"scalable bases: {', '.join(scalable_models())}")
+    if phi is None and depth is None and width is None and resolution is None:
+        raise ValueError("give phi, or at least one of depth, width, resolution")
+    d, w, r = compound_coefficients(phi, alpha, beta, gamma) if phi is not None else (1.0, 1.0, 1.0)
+    d = d if depth is None else depth
+    w = w if width is None else width
+    r = r if resolution is None else resolution
+    for key, value in (("depth", d), ("width", w), ("resolution", r)):
+        if not value > 0:
+            raise ValueError(f"the {key} multiplier must be > 0, got {value!r}")
+    if {"width_mult", "depth_mult"} & set(kwargs):
+        raise TypeError("give the scaling as phi/width/depth, not width_mult/depth_mult")
+
+    base_w = float(info.scaling.get("width_mult", 1.0))
+    base_d = float(info.scaling.get("depth_mult", 1.0))
+    base_res = float(info.scaling.get("resolution", info.input_size[1]))
+    size = max(1, round(base_res * r))
+    cap = info.scaling.get("max_size")
+    if cap is not None:
+        size = min(size, int(cap))
+    with rounding(depth_rounding):
+        model = create_model(base, num_classes=num_classes, in_chans=in_chans, device=device,
+                             width_mult=base_w * w, depth_mult=base_d * d, **kwargs)
+    size = max(size, int(getattr(model, "min_size", 1)))
+    scaling = {
+        "phi": float(phi) if phi is not None else float("nan"),
+        "alpha": alpha, "beta": beta, "gamma": gamma,
+        "depth_mult": base_d * d, "width_mult": base_w * w, "resolution": size,
+        "flops_factor": d * w * w * (size / base_res) ** 2,
+    }
+    model.model_info = replace(model.model_info, input_size=(model.model_info.input_size[0], size, size),
+                               scaling=scaling)
+    model.resolution = size
+    return model

@@ -1,0 +1,94 @@
+"""What a run leaves for people: metrics CSV, curves and confusion matrix as PNG, summary tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnzoo.train.checkpoint import atomic_write
+
+__all__ = ["write_csv", "plot_curves", "plot_confusion", "format_table", "confusion_table"]
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(path: str | os.PathLike, rows: list[dict[str, Any]], title: str = "") -> None:
+    """Loss and accuracy per epoch (train and test, EMA if present)."""
+    if not rows:
+        return
+    plt = _plt()
+    ep = [r["epoch"] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(ep, [r["train_loss"] for r in rows], "o-", label="train")
+    a1.plot(ep, [r["test_loss"] for r in rows], "o-", label="test")
+    a1.set(xlabel="epoch", ylabel="loss", title="loss")
+    a2.plot(ep, [r["train_acc"] for r in rows], "o-", label="train")
+    a2.plot(ep, [r["test_top1"] for r in rows], "o-", label="test")
+    if "ema_top1" in rows[0]:
+        a2.plot(ep, [r["ema_top1"] for r in rows], "o-", label="test (EMA)")
+    a2.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+        a.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def plot_confusion(path: str | os.PathLike, cm: torch.Tensor, classes: list[str], title: str = "") -> None:
+    plt = _plt()
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * n, 1 + 0.6 * n))
+    ax.imshow(cm.numpy(), cmap="Blues")
+    ax.set_xticks(range(n), classes, rotation=60, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    vmax = float(cm.max()) if cm.numel() else 0.0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > vmax / 2 else "black")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def format_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain monospace table (also valid Markdown)."""
+    cells = [[str(h) for h in headers]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def confusion_table(cm: torch.Tensor, classes: list[str]) -> str:
+    short = [c[:10] for c in classes]
+    return format_table(["true \\ pred"] + [str(i) for i in range(len(classes))],
+                        [[f"{i} {short[i]}"] + [int(v) for v in cm[i]] for i in range(len(classes))])

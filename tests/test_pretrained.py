@@ -1,0 +1,51 @@
+"""Weights that ship inside the package: they load offline and reproduce their recorded accuracy."""
+
+import pytest
+import torch
+
+import cnnzoo
+from cnnzoo.weights import pretrained_path, shipped_defaults, shipped_models
+from cnnzoo.weights._fashion_mnist import accuracy, data_root, load_split
+
+SHIPPED = shipped_models()
+
+
+def _have_data() -> bool:
+    try:
+        data_root()
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def test_weights_ship_for_fashion_cnn_and_others():
+    assert "fashion_cnn" in SHIPPED and len(SHIPPED) >= 2
+    total = sum(pretrained_path(n).stat().st_size for n in SHIPPED)
+    assert total < 8_000_000, f"shipped weights take {total:,} bytes"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_header_and_registry_agree(name):
+    meta = shipped_defaults(name)
+    assert meta["format"] == "cnnzoo.checkpoint.v1" and meta["model"] == name and meta["dataset"] == "fashion-mnist"
+    assert meta["num_classes"] == 10 and meta["in_chans"] == 1 and len(meta["classes"]) == 10
+    assert cnnzoo.model_info(name).pretrained_accuracy == pytest.approx(meta["accuracy"] / 100, abs=1e-4)
+    # pretrained=True builds the model the weights were trained as (10 classes, 1 channel), fp32
+    model = cnnzoo.create_model(name, pretrained=True)
+    assert model.num_classes == 10 and model.in_chans == 1
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert model.pretrained_cfg["accuracy"] == meta["accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_data(), reason="Fashion-MNIST absent")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_reproduce_their_test_accuracy(name):
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    meta = shipped_defaults(name)
+    model = cnnzoo.create_model(name, pretrained=True)
+    images, labels = load_split("test")
+    assert len(images) == 10_000
+    acc = accuracy(model, images, labels, tuple(meta["mean"]), tuple(meta["std"]), size=meta["img_size"])
+    assert acc == pytest.approx(cnnzoo.model_info(name).pretrained_accuracy, abs=0.0015)
+    assert acc > 0.5  # far above chance (10%)
