@@ -22,7 +22,7 @@ from cnnzoo.data import find_fashion_mnist, load_data, load_image, read_idx
 from cnnzoo.train import TrainConfig, list_recipes, load_recipe, read_metadata, train
 from cnnzoo.train import engine as engine_mod
 from cnnzoo.train.augment import BatchAugment, soft_targets
-from cnnzoo.train.engine import NonFiniteLossError, stage_settings
+from cnnzoo.train.engine import NonFiniteLossError, _split_outputs, compute_loss, stage_settings
 from cnnzoo.train.optim import RMSpropTF, lr_multiplier
 from cnnzoo.train.tensorboard import EventWriter, crc32c, read_events
 
@@ -119,10 +119,13 @@ def test_image_folder_train_and_undecodable_image(tmp_path, capsys):
     assert data.images.shape == (48, 3, 16, 16) and data.classes == ["dark", "light"]
     gray = load_data(tmp_path / "imgs", "test", in_chans=1, img_size=16)  # test -> val/
     assert gray.images.shape == (24, 1, 16, 16)
+    # with progressive learning: 8×8 images and no mixup in the first stage, 16×16 and mixup 0.2 in the second
     cfg = TrainConfig(**{**TINY, "img_size": 16}, data=str(tmp_path / "imgs"), in_chans=3, epochs=2,
-                      batch_size=16, out_dir=str(tmp_path / "runs"), name="folder")
+                      batch_size=16, out_dir=str(tmp_path / "runs"), name="folder", prog_stages=2,
+                      prog_img_size_start=8, mixup=0.2, erasing=0.2, flip=True)
     report = train(cfg)
-    assert report["test_top1"] >= 90  # two trivially separable classes
+    assert [r["img_size"] for r in report["history"]] == [8, 16]
+    assert report["test_top1"] >= 85  # two trivially separable classes
     bad = tmp_path / "imgs" / "train" / "dark" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(ValueError, match=r"broken\.png: cannot decode image"):
@@ -223,21 +226,20 @@ def test_resume_after_sigkill_gives_identical_weights(tmp_path):
     assert ref.returncode == 0, ref.stderr
     proc = subprocess.Popen(_cli([*RESUME_ARGS, "--out-dir", out, "--name", "cut"]), env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = tmp_path / "cut" / "last.safetensors"
+    ckpt, state = tmp_path / "cut" / "last.safetensors", tmp_path / "cut" / "last.state.pt"
     deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.is_file() and read_metadata(ckpt)["epoch"] >= 1:
-            break
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None and not state.is_file():
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = read_metadata(ckpt)["epoch"]
+    killed_at = torch.load(state, weights_only=True)["epoch"]
     assert 1 <= killed_at < 4
     res = subprocess.run(_cli(["train", "--resume", str(tmp_path / "cut")]), env=_env(), capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert f"resuming after epoch {killed_at}" in res.stdout
+    assert read_metadata(ckpt)["epoch"] == 4
     a, b = load_file(tmp_path / "ref" / "last.safetensors"), load_file(ckpt)
     assert a.keys() == b.keys()
     for k in a:
@@ -254,7 +256,7 @@ def test_resume_after_sigkill_gives_identical_weights(tmp_path):
 def test_torchrun_two_gloo_processes_hold_identical_weights(tmp_path):
     args = ["--nproc_per_node=2", "--master_port=29517", "-m", "cnnzoo", "train", "--set",
             "model_kwargs={batch_norm: true}", "--img-size", "12", "--epochs", "2", "--batch-size", "25",
-            "--train-subset", "400", "--test-subset", "200", "--sync-bn", "true", "--crop-padding", "1",
+            "--train-subset", "400", "--test-subset", "200", "--crop-padding", "1",
             "--num-threads", "1", "--no-progress", "--device", "cpu", "--out-dir", str(tmp_path), "--name", "ddp"]
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", *args], env=_env(), capture_output=True,
                          text=True, timeout=600)
@@ -361,3 +363,22 @@ def test_train_cli_errors(tmp_path, capsys):
     assert "config.yaml: no such file" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "x.safetensors")]) == 2
     assert "x.safetensors: no such checkpoint" in capsys.readouterr().err
+
+
+def test_auxiliary_outputs_weigh_0_3():
+    torch.manual_seed(0)
+    main_logits, aux1, aux2 = torch.randn(3, 4, 10).unbind(0)
+    t = soft_targets(torch.tensor([1, 2, 3, 4]), 10, 0.0, None)
+    logits, aux = _split_outputs((main_logits, aux1, aux2))
+    ce = torch.nn.functional.cross_entropy
+    y = torch.tensor([1, 2, 3, 4])
+    expected = ce(main_logits, y) + 0.3 * ce(aux1, y) + 0.3 * ce(aux2, y)
+    assert torch.allclose(compute_loss(logits, aux, t), expected)
+    assert torch.allclose(compute_loss(*_split_outputs(main_logits), t), ce(main_logits, y))
+
+
+def test_sync_bn_on_cpu_is_a_clear_error(tmp_path):
+    cfg = TrainConfig(**TINY, sync_bn=True, device="cpu", epochs=1, train_subset=50, test_subset=50,
+                      out_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="sync-bn needs CUDA"):
+        train(cfg)

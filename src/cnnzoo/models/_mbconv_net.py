@@ -62,7 +62,7 @@ class MBConvNet(ZooModel):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # He (fan-out) init for convolutions, unit BN, small uniform linears (as the reference codes do)
+        # He (fan-out) init for convolutions and unit BN, as the reference codes do (linears keep PyTorch's)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 if m.weight.device.type != "meta":

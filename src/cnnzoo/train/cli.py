@@ -112,12 +112,9 @@ def _train(args: argparse.Namespace) -> int:
     from cnnzoo.train import TrainConfig, list_recipes, load_recipe, train
 
     if args.list_recipes:
-        from cnnzoo.train.config import recipe_path
-
         for name in list_recipes():
             rec = load_recipe(name)
             print(f"{name:28s} {rec.get('model', 'fashion_cnn'):20s} {rec.get('description', '')}")
-            _ = recipe_path(name)
         return 0
     cfg = TrainConfig()
     resume = args.resume is not None

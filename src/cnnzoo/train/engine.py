@@ -33,7 +33,7 @@ from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves, write_csv
 
-__all__ = ["train", "evaluate", "EvalResult", "stage_settings", "NonFiniteLossError"]
+__all__ = ["train", "evaluate", "EvalResult", "stage_settings", "compute_loss", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -59,6 +59,16 @@ def _dist() -> tuple[int, int, int]:
 
 def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(targets * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
+def compute_loss(logits: torch.Tensor, aux: list[torch.Tensor], targets: torch.Tensor,
+                 aux_weight: float = 0.3) -> torch.Tensor:
+    """Soft-target cross-entropy of the main logits plus ``aux_weight`` × that of each auxiliary output
+    (GoogLeNet, Szegedy et al. 2015, §5: the auxiliary classifiers' losses weigh 0.3)."""
+    loss = _soft_cross_entropy(logits, targets)
+    for a in aux:
+        loss = loss + aux_weight * _soft_cross_entropy(a, targets)
+    return loss
 
 
 def _split_outputs(out: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -153,6 +163,40 @@ def evaluate(model: nn.Module, data: ImageData, img_size: int, batch_size: int =
                       loss=float(sums[0]) / max(1, count), per_class=per_class, confusion=cm, count=count)
 
 
+def _stale(path: Path, epoch: int) -> bool:
+    try:
+        return ckpt.read_metadata(path).get("epoch") != epoch
+    except (FileNotFoundError, ValueError):
+        return True
+
+
+def _repair_weights(run_dir: Path, meta: dict, model: nn.Module, ema: ModelEMA | None, epoch: int, row: dict,
+                    best_epoch: int, best_acc: float, best_kind: str) -> None:
+    """After a kill between the resume state and the weight files, rewrite the weight files it left stale."""
+    if _stale(run_dir / "last.safetensors", epoch):
+        ckpt.save_weights(run_dir / "last.safetensors", model.state_dict(),
+                          dict(meta, epoch=epoch, accuracy=round(row["test_top1"], 4), weights="model"))
+    if ema is not None and _stale(run_dir / "last_ema.safetensors", epoch):
+        ckpt.save_weights(run_dir / "last_ema.safetensors", ema.module.state_dict(),
+                          dict(meta, epoch=epoch, accuracy=round(row["ema_top1"], 4), weights="ema"))
+    if best_epoch == epoch and _stale(run_dir / "best.safetensors", epoch):
+        src = ema.module if best_kind == "ema" and ema is not None else model
+        ckpt.save_weights(run_dir / "best.safetensors", src.state_dict(),
+                          dict(meta, epoch=epoch, accuracy=round(best_acc, 4), weights=best_kind))
+
+
+@torch.no_grad()
+def _average_buffers(model: nn.Module, world: int) -> None:
+    """Average floating-point buffers (batch-norm running statistics) over the ranks at the end of an
+    epoch: DDP keeps parameters in step, but each rank updates its running statistics with its own batches."""
+    import torch.distributed as dist
+
+    for b in model.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b)
+            b.div_(world)
+
+
 @torch.no_grad()
 def _ranks_identical(model: nn.Module) -> bool:
     """Whether every rank holds exactly rank 0's weights (DDP keeps them in step; this checks it)."""
@@ -187,6 +231,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         device = torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if cfg.sync_bn and device.type != "cuda":
+        raise ValueError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); "
+                         "on the CPU each rank keeps its own batch-norm statistics, drop the flag")
     if cfg.amp == "fp16" and device.type != "cuda":
         raise ValueError("amp fp16 needs CUDA; on the CPU use --amp bf16")
     if distributed:
@@ -244,7 +291,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
 
     history: list[dict[str, Any]] = []
-    start_epoch, best_acc, best_epoch = 0, -1.0, 0
+    start_epoch, best_acc, best_epoch, state_best_kind = 0, -1.0, 0, "model"
+    if resume and not state_path.exists() and (run_dir / "config.yaml").is_file():
+        if is_main:
+            print(f"cnnzoo train: {run_dir} has no completed epoch yet; starting it from the beginning", flush=True)
+        resume = False
     if resume:
         state = ckpt.load_state(state_path)
         model.load_state_dict(state["model"])
@@ -255,6 +306,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             ema.load_state_dict(state["ema"])
         start_epoch, best_acc, best_epoch = int(state["epoch"]), float(state["best_acc"]), int(state["best_epoch"])
         history = json.loads(state["history"])
+        state_best_kind = str(state.get("best_kind", "model"))
         ckpt.set_rng_state(state["rng"])
         if distributed:  # distinct augmentation streams per rank
             torch.manual_seed(cfg.seed + 1000 * rank + start_epoch)
@@ -271,6 +323,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         from cnnzoo.train.tensorboard import EventWriter
 
         tb = EventWriter(run_dir / "tensorboard")
+        if resume and history:
+            _repair_weights(run_dir, meta, model, ema, start_epoch, history[-1], best_epoch, best_acc, state_best_kind)
         print(f"cnnzoo train: {cfg.model} ({sum(p.numel() for p in model.parameters()):,} params) on "
               f"{train_data.source} — {len(train_data)} train / {len(test_data)} test images, {in_chans}×{img_size}²,"
               f" {cfg.epochs} epochs × {steps_per_epoch} steps, batch {cfg.batch_size}×{world}, device {device}"
@@ -307,9 +361,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             targets = soft_targets(y, n_cls, cfg.label_smoothing, mix)
             with _autocast(device, cfg.amp):
                 logits, aux = _split_outputs(net(x))
-            loss = _soft_cross_entropy(logits, targets)
-            for a in aux:  # GoogLeNet (Szegedy et al. 2015, §5): auxiliary losses weigh 0.3
-                loss = loss + cfg.aux_weight * _soft_cross_entropy(a, targets)
+            loss = compute_loss(logits, aux, targets, cfg.aux_weight)
             if not torch.isfinite(loss).all():
                 last = f"{state_path} (epoch {epoch})" if epoch > 0 else "none (first epoch)"
                 raise NonFiniteLossError(
@@ -339,6 +391,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             import torch.distributed as dist
 
             dist.all_reduce(sums)
+            _average_buffers(model, world)
         train_time = time.time() - t0
         res = evaluate(model, test_data, img_size, device=device, amp=cfg.amp, channels_last=cfg.channels_last,
                        rank=rank, world_size=world)
@@ -361,8 +414,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             if ema is not None:
                 msg += f" | EMA top-1 {row['ema_top1']:.2f}%"
             print(msg + f" | {row['img_per_s']:.0f} img/s, {row['epoch_time_s']:.0f} s", flush=True)
-            if acc > best_acc:
-                best_acc, best_epoch = acc, epoch + 1
+            improved = acc > best_acc
+            if improved:
+                best_acc, best_epoch, state_best_kind = acc, epoch + 1, weights_kind
+            # the resume state first: a kill between the files leaves a resumable run
+            ckpt.save_state(state_path, dict(
+                model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                scaler=scaler.state_dict(), ema=ema.state_dict() if ema is not None else None, epoch=epoch + 1,
+                best_acc=best_acc, best_epoch=best_epoch, best_kind=weights_kind if improved else state_best_kind,
+                history=json.dumps(history), rng=ckpt.rng_state(),
+                config=json.dumps(cfg.to_dict())))
+            if improved:
                 best_sd = (ema.module if weights_kind == "ema" else model).state_dict()
                 ckpt.save_weights(run_dir / "best.safetensors", best_sd,
                                   dict(meta, epoch=epoch + 1, accuracy=round(acc, 4), weights=weights_kind))
@@ -371,11 +433,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             if ema is not None:
                 ckpt.save_weights(run_dir / "last_ema.safetensors", ema.module.state_dict(),
                                   dict(meta, epoch=epoch + 1, accuracy=round(row["ema_top1"], 4), weights="ema"))
-            ckpt.save_state(state_path, dict(
-                model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                scaler=scaler.state_dict(), ema=ema.state_dict() if ema is not None else None, epoch=epoch + 1,
-                best_acc=best_acc, best_epoch=best_epoch, history=json.dumps(history), rng=ckpt.rng_state(),
-                config=json.dumps(cfg.to_dict())))
             write_csv(run_dir / "metrics.csv", history)
             assert tb is not None
             tb.add_scalars({k: float(v) for k, v in row.items() if k != "epoch"}, epoch + 1)
