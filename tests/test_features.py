@@ -66,11 +66,11 @@ def test_out_indices_select_stages(name):
     full = cnnzoo.create_model(name, device="meta").feature_info
     if len(full) < 2:
         pytest.skip("no stages")
-    model = cnnzoo.create_model(name, features_only=True, out_indices=(-1, 0), device="meta")
+    model = cnnzoo.create_model(name, features_only=True, out_indices=(-1, 0), device="meta").eval()
     assert [e["reduction"] for e in model.feature_info] == [full[0]["reduction"], full[-1]["reduction"]]
     info = cnnzoo.model_info(name)
     s = max(model.min_size, info.input_size[1] // 2)
-    out = model(torch.empty(1, info.input_size[0], s, s, device="meta"))
+    out = model(torch.empty(2, info.input_size[0], s, s, device="meta"))
     assert [o.shape[1] for o in out] == [full[0]["num_chs"], full[-1]["num_chs"]]
     with pytest.raises(ValueError, match="out of range"):
         cnnzoo.create_model(name, features_only=True, out_indices=(len(full),), device="meta")
