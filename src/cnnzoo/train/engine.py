@@ -335,6 +335,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     t_run = time.time()
     done_steps = start_epoch * steps_per_epoch
     step_time = None
+    res: EvalResult | None = None
+    res_ema: EvalResult | None = None
     for epoch in range(start_epoch, cfg.epochs):
         st = stage_settings(cfg, epoch, img_size)
         _set_dropout(model, st["drop_rate"])
@@ -442,10 +444,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             dist.barrier()
 
     # final report -------------------------------------------------------------------------------
-    final = evaluate(model, test_data, img_size, device=device, amp=cfg.amp, channels_last=cfg.channels_last,
-                     tta_flip=cfg.tta_flip, rank=rank, world_size=world)
-    final_ema = evaluate(ema.module, test_data, img_size, device=device, amp=cfg.amp, channels_last=cfg.channels_last,
-                         tta_flip=cfg.tta_flip, rank=rank, world_size=world) if ema is not None else None
+    if res is not None and not cfg.tta_flip:  # the last epoch's evaluation is the final one
+        final, final_ema = res, res_ema
+    else:
+        final = evaluate(model, test_data, img_size, device=device, amp=cfg.amp, channels_last=cfg.channels_last,
+                         tta_flip=cfg.tta_flip, rank=rank, world_size=world)
+        final_ema = evaluate(ema.module, test_data, img_size, device=device, amp=cfg.amp,
+                             channels_last=cfg.channels_last, tta_flip=cfg.tta_flip, rank=rank,
+                             world_size=world) if ema is not None else None
     ranks_identical = _ranks_identical(model) if distributed else None
     report: dict[str, Any] = dict(
         run_dir=str(run_dir), model=cfg.model, recipe=cfg.recipe, epochs=cfg.epochs, world_size=world,
