@@ -72,9 +72,14 @@ def randomize_bn(model) -> None:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                # statistics and affine terms like a trained network's, so that activations do not
+                # vanish through the depth and the agreement check below compares real logits
                 n = m.num_features
                 m.running_mean.copy_((torch.rand(n, generator=gen) - 0.5) * 0.2)
                 m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+                if m.weight is not None:
+                    m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                    m.bias.copy_(torch.rand(n, generator=gen) - 0.5)
 
 
 def main() -> int:
@@ -97,6 +102,7 @@ def main() -> int:
     p.add_argument("--compile", action="store_true", help="also measure optimize_for_inference(compile=True)")
     p.add_argument("--bf16", action="store_true", help="also measure optimize_for_inference(dtype='bf16')")
     p.add_argument("--json", help="write all results here")
+    p.add_argument("--plot", help="write the GMACs-vs-latency scatter of cnnzoo's eager models here (PNG)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batch.split(",")]
@@ -146,6 +152,7 @@ def main() -> int:
                     continue
                 out = model(x16)
                 agree[key] = {"max_abs_diff": float((out.float() - base).abs().max()),
+                              "logit_scale": float(base.abs().max()),
                               "top1_equal": bool(torch.equal(out.argmax(-1), base.argmax(-1)))}
         setup_s = time.perf_counter() - t0
         lat: dict[tuple[str, int], list[float]] = {(k, b): [] for k in variants for b in batches}
@@ -191,6 +198,12 @@ def main() -> int:
             "rounds": args.rounds, "repeats": args.repeats, "warmup": args.warmup, "missing": missing,
             "load_avg": os.getloadavg()}
     print(json.dumps(meta))
+    if args.plot and results:
+        from cnnzoo.analysis.bench import plot_macs_vs_latency
+
+        rows = [{"model": r["model"], "gmacs": r["gmacs"], "batch": r["batch"], "latency_ms": r["latency_ms"]["zoo"],
+                 "dtype": "float32", "device": f"cpu, {args.clock} clock", "threads": args.threads} for r in results]
+        plot_macs_vs_latency(rows, args.plot)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.json + ".tmp")

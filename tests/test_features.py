@@ -55,9 +55,9 @@ def test_features_only_shapes_and_feature_info(name):
         assert f.shape[2] <= math.ceil(h / r) and f.shape[3] <= math.ceil(w / r)
         assert r & (r - 1) == 0, "reductions are powers of two"
     if info.family not in OPTIONAL:  # the stages cover the whole backbone: the last is its output stride
-        clf = cnnzoo.create_model(name, device="meta")
-        a = clf.forward_features(torch.empty(1, c, h, w, device="meta"))
-        b = clf.forward_features(torch.empty(1, c, h + 64, w, device="meta"))
+        clf = cnnzoo.create_model(name, device="meta").eval()
+        a = clf.forward_features(torch.empty(2, c, h, w, device="meta"))
+        b = clf.forward_features(torch.empty(2, c, h + 64, w, device="meta"))
         assert 64 // (b.shape[2] - a.shape[2]) == reductions[-1]
 
 
@@ -66,11 +66,11 @@ def test_out_indices_select_stages(name):
     full = cnnzoo.create_model(name, device="meta").feature_info
     if len(full) < 2:
         pytest.skip("no stages")
-    model = cnnzoo.create_model(name, features_only=True, out_indices=(-1, 0), device="meta")
+    model = cnnzoo.create_model(name, features_only=True, out_indices=(-1, 0), device="meta").eval()
     assert [e["reduction"] for e in model.feature_info] == [full[0]["reduction"], full[-1]["reduction"]]
     info = cnnzoo.model_info(name)
     s = max(model.min_size, info.input_size[1] // 2)
-    out = model(torch.empty(1, info.input_size[0], s, s, device="meta"))
+    out = model(torch.empty(2, info.input_size[0], s, s, device="meta"))
     assert [o.shape[1] for o in out] == [full[0]["num_chs"], full[-1]["num_chs"]]
     with pytest.raises(ValueError, match="out of range"):
         cnnzoo.create_model(name, features_only=True, out_indices=(len(full),), device="meta")

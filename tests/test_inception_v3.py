@@ -67,4 +67,4 @@ def test_reset_classifier_and_no_aux():
 
 def test_layout_fixtures():
     check_layout_fixture("inception_v3", "torchvision", "inception_v3_torchvision")
-    check_layout_fixture("inception_v3", "timm", "inception_v3_timm")
+    check_layout_fixture("inception_v3", "timm", "inception_v3_timm", aux_logits=False)

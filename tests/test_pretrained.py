@@ -49,3 +49,18 @@ def test_shipped_weights_reproduce_their_test_accuracy(name):
     acc = accuracy(model, images, labels, tuple(meta["mean"]), tuple(meta["std"]), size=meta["img_size"])
     assert acc == pytest.approx(cnnzoo.model_info(name).pretrained_accuracy, abs=0.0015)
     assert acc > 0.5  # far above chance (10%)
+
+
+@pytest.mark.skipif(not _have_data(), reason="Fashion-MNIST absent")
+def test_predict_cli_with_a_shipped_model_name(tmp_path, capsys):
+    from PIL import Image
+
+    from cnnzoo.cli import main
+
+    images, labels = load_split("test")
+    for i in range(2):
+        Image.fromarray(images[i, 0].numpy()).save(tmp_path / f"{i}.png")
+    assert main(["predict", "lenet5", str(tmp_path / "0.png"), str(tmp_path / "1.png"), "-k", "2"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    classes = shipped_defaults("lenet5")["classes"]
+    assert len(out) == 2 and all(any(c in line for c in classes) for line in out)

@@ -184,14 +184,18 @@ def plot_macs_vs_latency(rows: list[dict[str, Any]], path: str, batch: int | Non
     xs = [r["gmacs"] for r in sel]
     ys = [r["latency_ms"] / r["batch"] for r in sel]
     rate = statistics.median(y / x for x, y in zip(xs, ys, strict=True) if x > 0) if any(xs) else 0.0
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     ax.scatter(xs, ys, zorder=3)
     for r, x, y in zip(sel, xs, ys, strict=True):
-        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
     if rate and xs:
-        lim = max(xs) * 1.1
-        ax.plot([0, lim], [0, lim * rate], "--", color="gray", label=f"constant rate ({1 / rate:.2f} GMACs/ms)")
-        ax.legend(loc="upper left")
+        # log-log axes: a constant FLOP rate is a line of slope 1 through the median model
+        lo, hi = min(xs) / 1.5, max(xs) * 1.5
+        ax.plot([lo, hi], [lo * rate, hi * rate], "--", color="gray",
+                label=f"constant rate, median {2e3 / rate:.1f} GFLOP/s: above = slower than its FLOPs say")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     r0 = sel[0]
     ax.set_xlabel("GMACs per image (multiply-adds)")
     ax.set_ylabel("latency per image (ms)")

@@ -78,13 +78,13 @@ def _score(sd: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> tupl
 
 
 def detect_layout(state_dict: dict[str, torch.Tensor], model: nn.Module, model_name: str | None = None,
-                  layout: str | None = None) -> tuple[str, dict[str, torch.Tensor]]:
+                  layout: str | None = None, errors: list[str] | None = None) -> tuple[str, dict[str, torch.Tensor]]:
     """Find which layout ``state_dict`` is in (``"cnnzoo"``, ``"torchvision"``, ``"timm"``) for ``model``
     and return it with the state dict converted into cnnzoo's layout.
 
     Every converter registered for the model's family is tried (see :mod:`cnnzoo.weights.layouts`);
     an exact match of the keys wins at once, else the layout that matches the most keys (with equal
-    shapes first). ``layout`` forces one.
+    shapes first). ``layout`` forces one; ``errors`` collects why the other layouts failed.
     """
     from cnnzoo.weights.layouts import convert_state_dict, sources_for
 
@@ -96,7 +96,7 @@ def detect_layout(state_dict: dict[str, torch.Tensor], model: nn.Module, model_n
             raise WeightsError(f"layout {layout!r} is not known for {name}; known: {', '.join(sources)}")
         sources = [layout]
     best: tuple[tuple[int, int, int], str, dict[str, torch.Tensor]] | None = None
-    errors = []
+    errors = [] if errors is None else errors
     for source in sources:
         try:
             converted = dict(state_dict) if source == "cnnzoo" else convert_state_dict(state_dict, name, source)
@@ -182,11 +182,13 @@ def _drop_classifier(base: nn.Module, sd: dict[str, torch.Tensor], target: dict[
     for k in drop:
         del sd[k]
     report.reinitialized.extend(drop)
-    warnings.warn(
-        f"{name}: the {what} has {ckpt_classes} classes and the model {model_classes}; the classifier "
-        f"({', '.join(drop)}) is re-initialised and needs training",
-        UserWarning, stacklevel=_stacklevel(),
-    )
+    if not model_classes:
+        msg = (f"{name}: the model has no classifier (num_classes=0); the {what}'s {ckpt_classes}-class "
+               f"classifier ({', '.join(drop)}) is left out")
+    else:
+        msg = (f"{name}: the {what} has {ckpt_classes} classes and the model {model_classes}; the classifier "
+               f"({', '.join(drop)}) is re-initialised and needs training")
+    warnings.warn(msg, UserWarning, stacklevel=_stacklevel())
 
 
 # -- loading -----------------------------------------------------------------------------------------
@@ -201,7 +203,8 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], stric
     """Load a state dict in any known layout into ``model`` (see :func:`load_weights`)."""
     base = _base(model)
     name = model_name or _model_name(model) or type(base).__name__
-    source, sd = detect_layout(state_dict, model, model_name, layout)
+    failed: list[str] = []
+    source, sd = detect_layout(state_dict, model, model_name, layout, errors=failed)
     report = LoadReport(layout=source, metadata=dict(metadata or {}))
     target = base.state_dict()
 
@@ -232,6 +235,8 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], stric
         if wrong:
             shown = [f"{k} {list(a)} in the {what} vs {list(b)} in the model" for k, (a, b) in wrong.items()]
             parts.append(f"wrong-shaped keys ({len(wrong)}): {_fmt_keys(shown)}")
+        if failed:
+            parts.append(f"layouts that could not convert it: {'; '.join(failed)}")
         if len(missing) + len(wrong) > len(target) // 2:
             parts.append("most keys differ: is this a checkpoint of another architecture?")
         parts.append("use strict=False to load the keys that fit")
