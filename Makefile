@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv data demo test lint clean
+.PHONY: venv data demo test test-oracle lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,15 @@ demo: venv data
 lint: venv
 	$(PY) -m ruff check .
 
+# The suite of a clean machine: side-by-side checks against timm/torchvision (tests marked
+# needs_oracle) are skipped here even where the oracle env exists; `make test-oracle` runs them.
 test: venv data lint
-	$(PY) -m pytest -q
+	CNNZOO_ORACLE=none $(PY) -m pytest -q --durations=15
+
+ORACLE_ENV ?= /tmp/reference-env
+test-oracle: venv
+	@test -x $(ORACLE_ENV)/bin/python || ../shared/reference/make-reference-env.sh $(ORACLE_ENV)
+	CNNZOO_ORACLE=$(ORACLE_ENV)/bin/python $(PY) -m pytest -q -k "reference or oracle or layout"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -95,8 +95,11 @@ def test_cli_export(tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 @pytest.mark.parametrize("name", one_model_per_family())
 def test_every_family_exports(name, fmt, tmp_path):
+    # The TorchScript-based ONNX exporter here: ~6x faster than the torch.export-based default, which
+    # test_onnx_round_trip_dynamic_batch covers; both produce files that onnxruntime checks.
     model = cnnzoo.create_model(name)
     s = small_size(name)
+    extra = {"exporter": "legacy"} if fmt == "onnx" else {}
     res = export_model(model, tmp_path / f"{name}.{fmt}", fmt, input_shape=(1, model.in_chans, s, s),
-                       dynamic_batch=True)
+                       dynamic_batch=True, **extra)
     assert res.max_abs_diff <= 1e-4 and res.top1_agree
