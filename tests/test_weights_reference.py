@@ -48,6 +48,8 @@ with torch.no_grad():
 
 # cnnzoo names whose reference model has another name
 REF_NAMES = {"efficientnet_edgetpu_s": "efficientnet_es", "mobilenet_v1": "mobilenetv1_100"}
+# cnnzoo options that make the reference's variant (timm's MobileNet v1 uses ReLU6)
+MODEL_KWARGS = {"mobilenet_v1": {"act_layer": "relu6"}}
 
 
 def _by_order(family: str) -> bool:
@@ -75,7 +77,7 @@ def _cases():
         ref_name = REF_NAMES.get(name, name)
         ref = f"torchvision.models.{ref_name}()" if source == "torchvision" else f"timm.create_model('{ref_name}')"
         ext = ".safetensors" if i % 2 and not _by_order(cnnzoo.model_info(name).family) else ".pth"
-        cases.append(pytest.param(name, ref, ext, {}, id=f"{name}-{source}{ext}"))
+        cases.append(pytest.param(name, ref, ext, MODEL_KWARGS.get(name, {}), id=f"{name}-{source}{ext}"))
     if "efficientnet_b0" in cnnzoo.list_models():
         cases.append(pytest.param("efficientnet_b0", "timm.create_model('tf_efficientnet_b0')", ".pth",
                                   {"tf_mode": True}, id="tf_efficientnet_b0-timm.pth"))
