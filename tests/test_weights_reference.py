@@ -33,7 +33,8 @@ with torch.no_grad():
             m.weight.uniform_(0.5, 1.5); m.bias.uniform_(-0.2, 0.2)
         m.momentum = 1.0
     ref.train()
-    ref(torch.randn(8, 3, a["size"], a["size"]))
+    cal = 299 if getattr(ref, "AuxLogits", None) is not None else a["size"]  # its aux head needs 299 px
+    ref(torch.randn(8, 3, cal, cal))
     ref.eval()
 sd = ref.state_dict()
 if a["path"].endswith(".safetensors"):
