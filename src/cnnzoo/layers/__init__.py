@@ -8,6 +8,7 @@ from cnnzoo.layers.conv_head import ConvClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.drop_path import DropPath, drop_path, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats, to_2tuple
+from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.layers.inverted_residual import BlockOptions, FusedMBConv, MBConv, Stage, build_stages
 from cnnzoo.layers.padding import Conv2dSame, MaxPool2dSame, create_conv2d, pad_same
 from cnnzoo.layers.separable import DepthwiseSeparableConv
@@ -41,6 +42,7 @@ __all__ = [
     "drop_path",
     "drop_path_rates",
     "get_act_layer",
+    "init_conv_norm_linear",
     "make_divisible",
     "pad_same",
     "round_repeats",

@@ -29,6 +29,7 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead
+from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -134,18 +135,7 @@ class DenseNet(ZooModel):
         self.features.add_module("relu5", nn.ReLU(inplace=True))
         self.feature_info.append(dict(num_chs=chs, reduction=reduction, module="features.relu5"))
         self.head = ClassifierHead(chs, num_classes, drop_rate=drop_rate)
-        self._init_weights()
-
-    @torch.no_grad()
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_conv_norm_linear(self, conv_mode="fan_in")
 
     def set_memory_efficient(self, enable: bool = True) -> None:
         """Switch gradient checkpointing of the dense layers' bottlenecks on or off."""

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, DropPath, SqueezeExcite, drop_path_rates
+from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -185,12 +186,7 @@ class ResNet(ZooModel):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_norm_linear(self)
         # Zero-init the last BN of each residual branch (Goyal et al. 2017): units start as identities.
         for m in self.modules():
             last = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else getattr(m, "bn2", None)

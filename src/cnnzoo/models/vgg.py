@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead
+from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -52,20 +53,7 @@ class VGG(ZooModel):
             self.feature_info.append(dict(num_chs=chs, reduction=2 ** (stage + 1), module=pool))
         self.features = nn.Sequential(*layers)
         self.head = ClassifierHead(chs, num_classes, pool_size=VGG_POOL, hidden=VGG_HIDDEN, hidden_drop=hidden_drop)
-        self._init_weights()
-
-    @torch.no_grad()
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_conv_norm_linear(self, linear_std=0.01)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

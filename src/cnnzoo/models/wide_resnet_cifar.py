@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, DropPath, drop_path_rates
+from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -88,18 +89,7 @@ class WideResNetCifar(ZooModel):
         self.norm = nn.BatchNorm2d(chs)
         self.act = nn.ReLU(inplace=True)
         self.head = ClassifierHead(chs, num_classes, drop_rate=drop_rate)
-        self._init_weights()
-
-    @torch.no_grad()
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_conv_norm_linear(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
