@@ -171,8 +171,8 @@ def test_layout_detection_cnnzoo_vs_reference(tmp_path):
         load_weights(loaded, tmp_path / "tv.pth", layout="keras")
 
 
-# Options of the cnnzoo model for fixtures of a reference built with options (none at present).
-FIXTURE_KWARGS: dict[str, dict] = {}
+# Options of the cnnzoo model for fixtures of a reference built with options (timm: no aux head).
+FIXTURE_KWARGS: dict[str, dict] = {"inception_v3_timm": {"aux_logits": False}}
 
 
 def _fixtures():

@@ -88,5 +88,9 @@ def test_reference_checkpoint_file_loads_with_equal_outputs(tmp_path, name, ref,
     data = torch.load(io, weights_only=True)
     with torch.no_grad():
         diff = (model(data["x"]) - data["y"]).abs().max().item()
-    print(f"{name} {ref}: max abs diff {diff:.2e}")
-    assert diff <= 1e-4
+    scale = data["y"].abs().max().item()
+    print(f"{name} {ref}: max abs diff {diff:.2e} (outputs up to {scale:.1e})")
+    # Batch norm on random statistics lets some outputs reach 1e3-1e4, where fp32 rounding alone (other
+    # convolution algorithms in the two processes) exceeds 1e-4; the bound is relative there. The family
+    # tests assert ≤ 1e-4 at their reference's own scale.
+    assert diff <= max(1e-4, 1e-6 * scale)

@@ -7,7 +7,8 @@ A run directory ``runs/<name>/`` holds
 
       format       "cnnzoo.checkpoint.v1"
       model        registry name, e.g. "fashion_cnn"
-      model_kwargs JSON of the extra constructor keywords (e.g. {"batch_norm": true})
+      model_kwargs JSON of the extra constructor keywords (e.g. {"batch_norm": true, "drop_rate": 0.2};
+                   drop_rate is there when the run set it, since it can decide the head's layout)
       num_classes  int;  in_chans  int;  img_size  int (square input side used in training)
       mean, std    JSON lists, the input normalisation (per channel, on [0, 1] pixels)
       classes      JSON list of class names (index = logit)

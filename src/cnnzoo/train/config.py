@@ -45,7 +45,7 @@ class TrainConfig:
     decay_epochs: float = 2.4
     # regularisation
     label_smoothing: float = 0.0
-    drop_rate: float = 0.0
+    drop_rate: float | None = None        # None: the model's own default (e.g. 0.5 in fashion_cnn's head)
     drop_path_rate: float = 0.0
     ema: bool = False
     ema_decay: float = 0.9998

@@ -103,7 +103,8 @@ def stage_settings(cfg: TrainConfig, epoch: int, final_size: int) -> dict[str, A
     start_size = cfg.prog_img_size_start or final_size
     lerp = lambda a, b: a + (b - a) * t  # noqa: E731
     size = int(round(lerp(start_size, final_size) / 4) * 4) if stage < cfg.prog_stages - 1 else final_size
-    return dict(img_size=size, drop_rate=lerp(cfg.prog_drop_rate_start, cfg.drop_rate),
+    drop = None if cfg.drop_rate is None else lerp(cfg.prog_drop_rate_start, cfg.drop_rate)
+    return dict(img_size=size, drop_rate=drop,
                 ra_m=lerp(cfg.prog_ra_m_start, cfg.ra_m), mixup=lerp(cfg.prog_mixup_start, cfg.mixup), stage=stage)
 
 
@@ -313,7 +314,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     elif distributed:
         torch.manual_seed(cfg.seed + 1000 * rank)
 
-    meta = dict(model=cfg.model, model_kwargs=cfg.model_kwargs, num_classes=n_cls, in_chans=in_chans,
+    # drop_rate goes with the constructor keywords: in some heads it decides whether Dropout modules exist
+    # (and so the state-dict keys), so a checkpoint is rebuilt with the rate it was trained with
+    model_kwargs = dict(cfg.model_kwargs, **({} if cfg.drop_rate is None else {"drop_rate": cfg.drop_rate}))
+    meta = dict(model=cfg.model, model_kwargs=model_kwargs, num_classes=n_cls, in_chans=in_chans,
                 img_size=img_size, mean=list(train_data.mean), std=list(train_data.std), classes=train_data.classes)
     tb = None
     if is_main:
@@ -339,7 +343,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     res_ema: EvalResult | None = None
     for epoch in range(start_epoch, cfg.epochs):
         st = stage_settings(cfg, epoch, img_size)
-        _set_dropout(model, st["drop_rate"])
+        if st["drop_rate"] is not None:
+            _set_dropout(model, st["drop_rate"])
         aug = BatchAugment(cfg.crop_padding, cfg.flip, cfg.policy, cfg.ra_n, st["ra_m"], cfg.erasing, st["mixup"],
                            cfg.cutmix)
         net.train()
