@@ -99,7 +99,11 @@ def test_every_family_exports(name, fmt, tmp_path):
     # test_onnx_round_trip_dynamic_batch covers; both produce files that onnxruntime checks.
     model = cnnzoo.create_model(name)
     s = small_size(name)
-    extra = {"exporter": "legacy"} if fmt == "onnx" else {}
-    res = export_model(model, tmp_path / f"{name}.{fmt}", fmt, input_shape=(1, model.in_chans, s, s),
-                       dynamic_batch=True, **extra)
+    shape = (1, model.in_chans, s, s)
+    try:
+        extra = {"exporter": "legacy"} if fmt == "onnx" else {}
+        res = export_model(model, tmp_path / f"{name}.{fmt}", fmt, input_shape=shape, dynamic_batch=True, **extra)
+    except torch.onnx.errors.OnnxExporterError:
+        # the legacy exporter cannot express some ops (adaptive pooling to a non-divisor grid): the default can
+        res = export_model(model, tmp_path / f"{name}.{fmt}", fmt, input_shape=shape, dynamic_batch=True)
     assert res.max_abs_diff <= 1e-4 and res.top1_agree
