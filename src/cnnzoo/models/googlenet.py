@@ -77,6 +77,18 @@ class GoogLeNetAux(nn.Module):
         return self.fc2(x)
 
 
+def add_googlenet_stem(model: StagedModel, in_chans: int, conv) -> None:
+    """Table 1's first rows, shared by BN-Inception (its Figure 5): convolution 7×7/2 (64), max pool 3×3/2,
+    convolution 1×1 (64) and 3×3 (192), max pool 3×3/2 — stages ``conv1`` (stride 2) and ``conv3`` (stride 4)."""
+    model.add_stage("conv1", conv(in_chans, 64, 7, stride=2))
+    model.add_stage("maxpool1", nn.MaxPool2d(3, stride=2, ceil_mode=True))
+    model.add_stage("conv2", conv(64, 64, 1))
+    model.add_stage("conv3", conv(64, 192, 3))
+    model.add_stage("maxpool2", nn.MaxPool2d(3, stride=2, ceil_mode=True))
+    model.feature_info = [dict(num_chs=64, reduction=2, module="conv1"),
+                          dict(num_chs=192, reduction=4, module="conv3")]
+
+
 class GoogLeNet(StagedModel):
     """GoogLeNet with batch norm; in training mode with ``aux_logits`` it returns ``(logits, aux1, aux2)``."""
 
@@ -85,13 +97,7 @@ class GoogLeNet(StagedModel):
         # 15×15 is the smallest input every pooling layer accepts (torchvision's documented minimum too).
         super().__init__(in_chans, num_classes, min_size=15, aux_logits=aux_logits)
         conv = partial(ConvNormAct, norm_layer=partial(nn.BatchNorm2d, eps=1e-3))
-        self.add_stage("conv1", conv(in_chans, 64, 7, stride=2))
-        self.add_stage("maxpool1", nn.MaxPool2d(3, stride=2, ceil_mode=True))
-        self.add_stage("conv2", conv(64, 64, 1))
-        self.add_stage("conv3", conv(64, 192, 3))
-        self.add_stage("maxpool2", nn.MaxPool2d(3, stride=2, ceil_mode=True))
-        self.feature_info = [dict(num_chs=64, reduction=2, module="conv1"),
-                             dict(num_chs=192, reduction=4, module="conv3")]
+        add_googlenet_stem(self, in_chans, conv)
         chs, reduction = 192, 8
         for name, *widths in table:
             block = InceptionBlock(chs, inception_module(*widths, k5x5=5 if paper_5x5 else 3), conv)

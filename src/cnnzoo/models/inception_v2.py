@@ -24,6 +24,7 @@ from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, InceptionBlock
 from cnnzoo.models._staged import StagedModel
+from cnnzoo.models.googlenet import add_googlenet_stem
 from cnnzoo.registry import register_model
 
 # Figure 5: (name, #1×1, #3×3 reduce, #3×3, double #3×3 reduce, double #3×3, pool, pool proj, stride).
@@ -67,14 +68,8 @@ class BNInception(StagedModel):
         super().__init__(in_chans, num_classes, min_size=7)
         conv = ConvNormAct
         # Figure 5, first rows: convolution 7×7/2 (64), max pool 3×3/2, convolution 3×3 (#3×3 reduce 64, #3×3 192),
-        # max pool 3×3/2.
-        self.add_stage("conv1", conv(in_chans, 64, 7, stride=2))
-        self.add_stage("maxpool1", nn.MaxPool2d(3, stride=2, ceil_mode=True))
-        self.add_stage("conv2", conv(64, 64, 1))
-        self.add_stage("conv3", conv(64, 192, 3))
-        self.add_stage("maxpool2", nn.MaxPool2d(3, stride=2, ceil_mode=True))
-        self.feature_info = [dict(num_chs=64, reduction=2, module="conv1"),
-                             dict(num_chs=192, reduction=4, module="conv3")]
+        # max pool 3×3/2 — GoogLeNet's stem.
+        add_googlenet_stem(self, in_chans, conv)
         chs, reduction = 192, 8
         for name, *row in table:
             if row[-1] == 2:  # a stage ends where the next module halves the grid
