@@ -38,7 +38,7 @@ with torch.no_grad():  # non-trivial norm statistics, so that a wrong mapping sh
             if m.weight is not None:
                 m.weight.uniform_(0.5, 1.5); m.bias.uniform_(-0.2, 0.2)
 model = cnnzoo.create_model(args["name"], **args["kwargs"]).eval()
-sd = convert_state_dict(ref.state_dict(), args["name"], args["source"])
+sd = convert_state_dict(ref.state_dict(), args["name"], args["source"], model=model)
 model.load_state_dict(sd, strict=True)
 x = torch.randn(2, *args["input_size"])
 with torch.no_grad():
@@ -83,7 +83,12 @@ def dump_reference_layout(ref: str, fixture: str) -> Path:
 
 def check_layout_fixture(name: str, source: str, fixture: str, **kwargs) -> None:
     """Convert a state dict with the fixture's keys and shapes and check that it is exactly the layout
-    of cnnzoo's ``name`` (same keys, same shapes): the key mapping without the oracle env."""
+    of cnnzoo's ``name`` (same keys, same shapes, every reference key used once): the key mapping
+    without the oracle env. The keys are converted in the reference's order, sorted by name (as a
+    safetensors file stores them) and shuffled; each reference tensor must land on the same cnnzoo
+    key in all three."""
+    import random
+
     import torch
 
     import cnnzoo
@@ -91,11 +96,23 @@ def check_layout_fixture(name: str, source: str, fixture: str, **kwargs) -> None
 
     shapes = json.loads((FIXTURES / f"{fixture}.json").read_text())
     fake = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
-    converted = convert_state_dict(fake, name, source)
     model = cnnzoo.create_model(name, device="meta", **kwargs)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in converted.items()}
-    missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-    assert not missing and not unexpected, f"missing {missing[:10]}, unexpected {unexpected[:10]}"
-    wrong = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
-    assert not wrong, f"wrong shapes (got, want): {dict(list(wrong.items())[:10])}"
+    ids = {id(v): k for k, v in fake.items()}
+    shuffled = list(fake)
+    random.Random(0).shuffle(shuffled)
+    mappings = {}
+    for order, keys in (("reference", list(fake)), ("sorted", sorted(fake)), ("shuffled", shuffled)):
+        converted = convert_state_dict({k: fake[k] for k in keys}, name, source, model=model)
+        got = {k: tuple(v.shape) for k, v in converted.items()}
+        missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+        assert not missing and not unexpected, f"{order} order: missing {missing[:10]}, unexpected {unexpected[:10]}"
+        wrong = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
+        assert not wrong, f"{order} order: wrong shapes (got, want): {dict(list(wrong.items())[:10])}"
+        assert len(converted) == len(fake), f"{order} order: {len(fake)} reference keys became {len(converted)}"
+        # which reference key each cnnzoo key came from (its shape where a converter made a new tensor)
+        mappings[order] = {k: ids.get(id(v), tuple(v.shape)) for k, v in converted.items()}
+    for order in ("sorted", "shuffled"):
+        diff = [k for k in want if mappings[order][k] != mappings["reference"][k]]
+        assert not diff, f"{order} order maps differently: " + ", ".join(
+            f"{k} <- {mappings[order][k]} (not {mappings['reference'][k]})" for k in diff[:5])

@@ -276,12 +276,18 @@ def test_scale_model_errors():
 
 @pytest.mark.parametrize("name, source, fixture, kwargs", [
     ("mobilenet_v2", "torchvision", "mobilenet_v2_torchvision", {}),
+    ("mobilenet_v2", "timm", "mobilenet_v2_timm", {}),
     ("mobilenet_v3_small", "torchvision", "mobilenet_v3_small_torchvision", {}),
+    ("mobilenet_v3_large", "torchvision", "mobilenet_v3_large_torchvision", {}),
     ("mnasnet0_5", "torchvision", "mnasnet0_5_torchvision", {}),
+    ("mnasnet1_0", "torchvision", "mnasnet1_0_torchvision", {}),
+    ("mnasnet1_0", "timm", "mnasnet1_0_timm", {}),
     ("mnasnet_a1", "timm", "mnasnet_a1_timm", {}),
     ("efficientnet_b0", "torchvision", "efficientnet_b0_torchvision", {}),
     ("efficientnet_b0", "timm", "efficientnet_b0_timm", {"tf_mode": True}),
+    ("efficientnet_b1", "torchvision", "efficientnet_b1_torchvision", {}),
     ("efficientnet_edgetpu_s", "timm", "efficientnet_edgetpu_s_timm", {"tf_mode": True}),
+    ("efficientnet_edgetpu_m", "timm", "efficientnet_edgetpu_m_timm", {}),
     ("efficientnet_v2_s", "torchvision", "efficientnet_v2_s_torchvision", {}),
     ("efficientnet_v2_s", "timm", "efficientnet_v2_s_timm", {"tf_mode": True}),
 ])
@@ -295,3 +301,43 @@ def test_layout_mismatch_is_a_clear_error():
     sd = cnnzoo.create_model("mobilenet_v3_small", device="meta").state_dict()
     with pytest.raises(ValueError, match="same architecture"):
         convert_state_dict(sd, "mobilenet_v2", "torchvision")
+
+
+def _fixture_state_dict(fixture: str) -> dict[str, torch.Tensor]:
+    import json
+
+    from tests._oracle import FIXTURES
+
+    shapes = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    return {k: torch.empty(s, device="meta") for k, s in shapes.items()}
+
+
+def test_layout_follows_the_model_structure():
+    """Which blocks exist comes from the model being loaded (its options), not from the key order: B1's
+    torchvision keys fit B0 built with B1's depth, not B0's defaults (whose stages have fewer blocks)."""
+    from cnnzoo.weights.layouts import convert_state_dict
+
+    sd = _fixture_state_dict("efficientnet_b1_torchvision")
+    model = cnnzoo.create_model("efficientnet_b0", depth_mult=1.1, device="meta")
+    converted = convert_state_dict(sd, "efficientnet_b0", "torchvision", model=model)
+    assert converted.keys() == model.state_dict().keys()
+    with pytest.raises(ValueError, match=r"no counterpart for \d+ key\(s\): features\.1\.1\.block"):
+        convert_state_dict(sd, "efficientnet_b0", "torchvision")
+
+
+def test_flat_block_numbers_follow_the_stage_table():
+    """torchvision's MobileNetV2 numbers its 17 blocks across stages; they land in the stages of Table 2
+    (1, 2, 3, 4, 3, 3, 1 blocks), the expansion-free first block's ``conv.1`` being its projection."""
+    from cnnzoo.weights.layouts import convert_state_dict
+
+    sd = _fixture_state_dict("mobilenet_v2_torchvision")
+    tagged = {k: torch.full((1,), float(i)) for i, k in enumerate(sd)}
+    out = convert_state_dict(tagged, "mobilenet_v2", "torchvision")
+    index = {k: i for i, k in enumerate(sd)}
+    source = {int(v.item()): k for k, v in out.items()}
+    assert source[index["features.1.conv.1.weight"]] == "features.1.0.conv_pwl.0.weight"
+    assert source[index["features.2.conv.0.0.weight"]] == "features.2.0.conv_pw.0.weight"
+    assert source[index["features.4.conv.3.running_var"]] == "features.3.0.conv_pwl.1.running_var"
+    assert source[index["features.17.conv.1.0.weight"]] == "features.7.0.conv_dw.0.weight"
+    assert source[index["features.18.1.bias"]] == "features.8.1.bias"
+    assert source[index["classifier.1.weight"]] == "head.fc.weight"

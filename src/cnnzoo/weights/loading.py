@@ -99,7 +99,8 @@ def detect_layout(state_dict: dict[str, torch.Tensor], model: nn.Module, model_n
     errors = [] if errors is None else errors
     for source in sources:
         try:
-            converted = dict(state_dict) if source == "cnnzoo" else convert_state_dict(state_dict, name, source)
+            converted = dict(state_dict) if source == "cnnzoo" else \
+                convert_state_dict(state_dict, name, source, model=_base(model))
         except Exception as err:  # a converter that does not fit this checkpoint
             errors.append(f"{source}: {err}")
             continue

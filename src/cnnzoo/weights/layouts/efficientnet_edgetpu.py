@@ -1,6 +1,6 @@
-"""timm's layouts of EfficientNet-EdgeTPU (``efficientnet_es/em/el``, ``tf_efficientnet_es/em/el``),
-renamed by tensor order (see ``_by_order``)."""
+"""timm's EfficientNet-EdgeTPU layouts (``efficientnet_es/em/el``, ``tf_efficientnet_es/em/el``): its
+``EfficientNet`` class's naming (see ``_mbconv``)."""
 
-from cnnzoo.weights.layouts._by_order import by_order
+from cnnzoo.weights.layouts import _mbconv
 
-LAYOUTS = {"timm": by_order}
+LAYOUTS = {"timm": _mbconv.timm}

@@ -1,6 +1,6 @@
-"""torchvision's and timm's layouts of EfficientNetV2 (``efficientnet_v2_s/m/l``; ``efficientnetv2_*``
-and ``tf_efficientnetv2_*``), renamed by tensor order (see ``_by_order``)."""
+"""torchvision's (``efficientnet_v2_s/m/l``) and timm's (``efficientnetv2_*``, ``tf_efficientnetv2_*``)
+EfficientNetV2 layouts: the same naming as EfficientNet's (see ``efficientnet``)."""
 
-from cnnzoo.weights.layouts._by_order import by_order
+from cnnzoo.weights.layouts.efficientnet import LAYOUTS as _EFFICIENTNET
 
-LAYOUTS = {"torchvision": by_order, "timm": by_order}
+LAYOUTS = dict(_EFFICIENTNET)
