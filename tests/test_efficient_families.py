@@ -341,3 +341,25 @@ def test_flat_block_numbers_follow_the_stage_table():
     assert source[index["features.17.conv.1.0.weight"]] == "features.7.0.conv_dw.0.weight"
     assert source[index["features.18.1.bias"]] == "features.8.1.bias"
     assert source[index["classifier.1.weight"]] == "head.fc.weight"
+
+
+@pytest.mark.parametrize("name, source, fixture", [
+    ("mobilenet_v3_small", "torchvision", "mobilenet_v3_small_torchvision"),
+    ("mnasnet_a1", "timm", "mnasnet_a1_timm"),
+])
+def test_reference_safetensors_file_loads(tmp_path, name, source, fixture):
+    """A reference checkpoint saved as safetensors (which does not keep the reference's key order) is
+    detected and loaded, each tensor where the conversion in the reference's order puts it."""
+    from safetensors.torch import save_file
+
+    from cnnzoo.weights import load_weights
+    from cnnzoo.weights.layouts import convert_state_dict
+
+    sd = {k: torch.zeros((), dtype=torch.long) if k.endswith("num_batches_tracked") else torch.randn(v.shape)
+          for k, v in _fixture_state_dict(fixture).items()}
+    save_file(sd, tmp_path / "ref.safetensors")
+    model = cnnzoo.create_model(name)
+    assert load_weights(model, tmp_path / "ref.safetensors").layout == source
+    expected = convert_state_dict(sd, name, source)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, expected[k]), k
