@@ -142,7 +142,7 @@ def wrn16_4(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, dr
     return WideResNetCifar(16, 4, num_classes, in_chans, drop_rate, drop_path_rate, block_drop, stem_stride)
 
 
-@register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
+@register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10, pretrained_accuracy=0.9194)
 def wrn10_2(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
             block_drop: float = 0.0, stem_stride: int = 1) -> WideResNetCifar:
     """WRN-10-2 (N = 1 block per group, widths 32-64-128), the smallest member of Table 1's family.
