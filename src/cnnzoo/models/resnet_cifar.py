@@ -20,6 +20,8 @@ the first stage, doubled in each later one) and ``stem_stride=2`` (a 2×2 stride
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,8 +34,6 @@ from cnnzoo.registry import register_model
 
 # §4.2: (filters as a multiple of the first stage's, stride of its first block) per stage
 CIFAR_STAGES = [(1, 1), (2, 2), (4, 2)]
-# depth = 6n + 2 → n blocks per stage (Table 6)
-CIFAR_DEPTHS = {8: 1, 20: 3, 32: 5, 44: 7, 56: 9, 110: 18}
 
 
 class ZeroPadShortcut(nn.Module):
@@ -95,60 +95,49 @@ class ResNetCifar(ZooModel):
 _PAPER = "He et al. 2016, Deep Residual Learning (CVPR), §4.2"
 
 
-def _resnet_cifar(depth: int, num_classes: int, in_chans: int, drop_rate: float, drop_path_rate: float,
-                  width: int, shortcut: str, stem_stride: int) -> ResNetCifar:
-    return ResNetCifar(depth, num_classes, in_chans, width, shortcut, stem_stride, drop_rate, drop_path_rate)
-
-
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
-def resnet8(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-            width: int = 16, shortcut: str = "A", stem_stride: int = 1) -> ResNetCifar:
+def resnet8(**kwargs: Any) -> ResNetCifar:
     """ResNet-8 (n = 1), the shallowest member of the 6n + 2 family (not in Table 6): 75,290 parameters.
 
     Options as :func:`resnet20`; ``width=32, shortcut="B", stem_stride=2`` is the model of the fastest
     Fashion-MNIST recipe (``recipes/resnet8_fast.yaml``).
     """
-    return _resnet_cifar(8, num_classes, in_chans, drop_rate, drop_path_rate, width, shortcut, stem_stride)
+    return ResNetCifar(8, **kwargs)
 
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
-def resnet20(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-             width: int = 16, shortcut: str = "A", stem_stride: int = 1) -> ResNetCifar:
+def resnet20(**kwargs: Any) -> ResNetCifar:
     """ResNet-20 (n = 3): 269,722 parameters at 10 classes (Table 6: 0.27 M).
 
     ``width``: filters of the first stage (16; ×2, ×4 in the next two); ``shortcut``: "A" zero-padded
     identities (the paper's) or "B" 1×1 projections; ``stem_stride=2``: a 2×2 stride-2 stem.
     """
-    return _resnet_cifar(20, num_classes, in_chans, drop_rate, drop_path_rate, width, shortcut, stem_stride)
+    return ResNetCifar(20, **kwargs)
 
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
-def resnet32(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-             width: int = 16, shortcut: str = "A", stem_stride: int = 1) -> ResNetCifar:
+def resnet32(**kwargs: Any) -> ResNetCifar:
     """ResNet-32 (n = 5): 464,154 parameters (Table 6: 0.46 M). Options as :func:`resnet20`."""
-    return _resnet_cifar(32, num_classes, in_chans, drop_rate, drop_path_rate, width, shortcut, stem_stride)
+    return ResNetCifar(32, **kwargs)
 
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
-def resnet44(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-             width: int = 16, shortcut: str = "A", stem_stride: int = 1) -> ResNetCifar:
+def resnet44(**kwargs: Any) -> ResNetCifar:
     """ResNet-44 (n = 7): 658,586 parameters (Table 6: 0.66 M). Options as :func:`resnet20`."""
-    return _resnet_cifar(44, num_classes, in_chans, drop_rate, drop_path_rate, width, shortcut, stem_stride)
+    return ResNetCifar(44, **kwargs)
 
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
-def resnet56(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-             width: int = 16, shortcut: str = "A", stem_stride: int = 1) -> ResNetCifar:
+def resnet56(**kwargs: Any) -> ResNetCifar:
     """ResNet-56 (n = 9): 853,018 parameters (Table 6: 0.85 M). Options as :func:`resnet20`."""
-    return _resnet_cifar(56, num_classes, in_chans, drop_rate, drop_path_rate, width, shortcut, stem_stride)
+    return ResNetCifar(56, **kwargs)
 
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
-def resnet110(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-              width: int = 16, shortcut: str = "A", stem_stride: int = 1) -> ResNetCifar:
+def resnet110(**kwargs: Any) -> ResNetCifar:
     """ResNet-110 (n = 18): 1,727,962 parameters (Table 6: 1.7 M). Options as :func:`resnet20`."""
-    return _resnet_cifar(110, num_classes, in_chans, drop_rate, drop_path_rate, width, shortcut, stem_stride)
+    return ResNetCifar(110, **kwargs)
 
 
-__all__ = ["ResNetCifar", "ZeroPadShortcut", "CIFAR_STAGES", "CIFAR_DEPTHS", "resnet8", "resnet20", "resnet32",
+__all__ = ["ResNetCifar", "ZeroPadShortcut", "CIFAR_STAGES", "resnet8", "resnet20", "resnet32",
            "resnet44", "resnet56", "resnet110"]
