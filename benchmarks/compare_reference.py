@@ -17,6 +17,7 @@ zoo, opt, …) so that load from other processes falls on every variant alike:
                layout converter for the family (outputs then compared), else its own random init;
 * ``opt``      ``cnnzoo.optimize_for_inference(model)``: batch norms folded, channels-last, fp32;
 * ``opt+c``    the same with ``compile=True`` (Inductor, weight freezing), with ``--compile``;
+* ``opt+jit``  the same with ``compile="jit"`` (TorchScript freeze + optimize_for_inference), with ``--jit``;
 * ``opt-bf16`` ``optimize_for_inference(model, dtype="bf16")``, with ``--bf16`` (its top-1 is compared
                with the model's own fp32 on the same batch).
 
@@ -100,6 +101,7 @@ def main() -> int:
     p.add_argument("--clock", default="wall", choices=["wall", "process"],
                    help="wall-clock, or process CPU time (steadier on a shared CPU; use with --threads 1)")
     p.add_argument("--compile", action="store_true", help="also measure optimize_for_inference(compile=True)")
+    p.add_argument("--jit", action="store_true", help="also measure optimize_for_inference(compile='jit')")
     p.add_argument("--bf16", action="store_true", help="also measure optimize_for_inference(dtype='bf16')")
     p.add_argument("--json", help="write all results here")
     p.add_argument("--plot", help="write the GMACs-vs-latency scatter of cnnzoo's eager models here (PNG)")
@@ -139,6 +141,8 @@ def main() -> int:
         variants = {"ref": ref, "zoo": zoo, "opt": cnnzoo.optimize_for_inference(zoo)}
         if args.compile:
             variants["opt+c"] = cnnzoo.optimize_for_inference(zoo, compile=True)
+        if args.jit:
+            variants["opt+jit"] = cnnzoo.optimize_for_inference(zoo, compile="jit")
         if args.bf16:
             variants["opt-bf16"] = cnnzoo.optimize_for_inference(zoo, dtype="bf16")
         # Agreement on one fixed batch: every variant against the cnnzoo model's own eager fp32.
@@ -180,7 +184,8 @@ def main() -> int:
             print(json.dumps({k: row[k] for k in ("model", "batch", "throughput", "zoo_over_ref", "best_opt_over_ref")},
                              default=lambda v: round(v, 3)), flush=True)
 
-    keys = ["ref", "zoo", "opt"] + (["opt+c"] if args.compile else []) + (["opt-bf16"] if args.bf16 else [])
+    keys = (["ref", "zoo", "opt"] + (["opt+c"] if args.compile else []) + (["opt+jit"] if args.jit else [])
+            + (["opt-bf16"] if args.bf16 else []))
     print()
     print("| model | batch | GMACs | " + " | ".join(f"{k} img/s" for k in keys)
           + " | zoo/ref | best opt/ref | fp32 peak frac. (ref / zoo / best opt) |")

@@ -244,6 +244,15 @@ def test_bench_rows_table_csv_and_plot(tmp_path):
         bench_models(["fashion_cnn"], batches=[0])
 
 
+def test_bench_jit_path_at_a_custom_size():
+    # compile="jit" traces at the benchmark's image size (not the model's default 224)
+    rows = bench_models(["resnet18"], batches=[2], img_size=64, warmup=0, repeats=1, optimize=True, compile="jit")
+    assert rows[0]["compile"] == "jit" and rows[0]["throughput"] > 0
+    assert " jit " in rows_to_table(rows)
+    with pytest.raises(ValueError, match="add --optimize"):
+        bench_models(["resnet18"], img_size=64, compile="jit")
+
+
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_profile_and_bench(tmp_path, capsys):
     out_json, out_csv = tmp_path / "p.json", tmp_path / "p.csv"

@@ -134,3 +134,20 @@ def test_compile_agrees():
     x = torch.randn(2, 3, 33, 33)
     ref = model(x)
     assert_close_top1(optimize_for_inference(model, example_inputs=x, compile=True)(x), ref, 1e-4)
+
+
+@pytest.mark.parametrize("name, kwargs", [("resnet18", {}), ("mobilenet_v3_small", {}),
+                                          ("efficientnet_b0", {"tf_mode": True})])
+def test_jit_path_agrees_and_refuses_other_sizes(name, kwargs):
+    # TorchScript freeze + optimize_for_inference: oneDNN convolutions with pre-packed weights;
+    # TF-mode EfficientNet's "same" padding depends on the input size, which tracing fixes
+    model = randomize_bn(cnnzoo.create_model(name, num_classes=10, **kwargs))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize_for_inference(model, example_inputs=x[:1], compile="jit")
+    assert_close_top1(fast(x), ref, 1e-4)
+    with pytest.raises(ValueError, match="traced .* for 64×64 inputs, got 72×72"):
+        fast(torch.randn(1, 3, 72, 72))
+    with pytest.raises(ValueError, match="compile must be"):
+        optimize_for_inference(model, compile="tvm")

@@ -35,6 +35,10 @@ def test_shipped_header_and_registry_agree(name):
     assert model.num_classes == 10 and model.in_chans == 1
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert model.pretrained_cfg["accuracy"] == meta["accuracy"]
+    # ... with the options it was trained with (e.g. batch_norm, stem_stride), recorded in the header
+    trained_with = {k: v for k, v in (meta.get("model_kwargs") or {}).items() if k != "drop_rate"}
+    same = cnnzoo.create_model(name, num_classes=10, in_chans=1, **trained_with)
+    assert sorted(same.state_dict()) == sorted(model.state_dict())
 
 
 @pytest.mark.slow

@@ -33,6 +33,26 @@ def test_parameter_counts():
     assert cnnzoo.count_params(cnnzoo.create_model("wrn40_4", device="meta")) == 8_949_210
     with torch.device("meta"):
         assert cnnzoo.count_params(WideResNetCifar(16, 8, num_classes=100)) == _hand_count(16, 8, 100)
+    # WRN-16-4 is the paper's "2.7M" model (Table 4); WRN-10-2 the smallest member (N = 1)
+    assert _hand_count(16, 4) == 2_748_890
+    assert cnnzoo.count_params(cnnzoo.create_model("wrn16_4", device="meta")) == 2_748_890
+    assert _hand_count(10, 2) == 303_706
+    assert cnnzoo.count_params(cnnzoo.create_model("wrn10_2", device="meta")) == 303_706
+
+
+def test_stem_stride_2_is_a_2x2_patchify_stem():
+    plain = cnnzoo.create_model("wrn10_2", in_chans=1)
+    fast = cnnzoo.create_model("wrn10_2", in_chans=1, stem_stride=2)
+    # 2×2 instead of 3×3 kernel in conv1: 16 × (9 − 4) fewer weights for one input channel
+    assert cnnzoo.count_params(plain) - cnnzoo.count_params(fast) == 16 * 5
+    assert fast.conv1.kernel_size == (2, 2) and fast.conv1.stride == (2, 2)
+    x = torch.randn(2, 1, 28, 28)
+    assert fast.forward_features(x).shape == (2, 128, 4, 4)  # groups at 14, 7, 4 pixels
+    assert plain.forward_features(x).shape == (2, 128, 7, 7)
+    assert [f["reduction"] for f in fast.feature_info] == [2, 4, 8]
+    assert fast.min_size == 8
+    with pytest.raises(ValueError, match="stem_stride"):
+        cnnzoo.create_model("wrn10_2", stem_stride=3)
 
 
 @pytest.mark.parametrize("name, n, widths", [("wrn28_10", 4, (160, 320, 640)), ("wrn40_4", 6, (64, 128, 256))])

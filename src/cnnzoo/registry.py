@@ -162,8 +162,9 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        pretrained: ``True`` for the weights that ship with the package (their classes and input
-            channels become the defaults), or a path to a checkpoint (see :func:`cnnzoo.load_weights`).
+        pretrained: ``True`` for the weights that ship with the package (their classes, input
+            channels and the options they were trained with become the defaults), or a path to a
+            checkpoint (see :func:`cnnzoo.load_weights`).
         num_classes: classifier outputs (default: the variant's, 1000 for ImageNet models).
         in_chans: input channels (default: the variant's, 3 for ImageNet models).
         drop_rate: dropout before the classifier (default: the variant's own, e.g. the paper's).
@@ -176,12 +177,18 @@ def create_model(
     info = _lookup(name)
     fn = info.constructor
     assert fn is not None
-    if pretrained is True and (num_classes is None or in_chans is None):
-        from cnnzoo.weights import shipped_defaults  # the shipped weights' classes and channels
+    if pretrained is True:
+        from cnnzoo.weights import shipped_defaults  # the shipped weights set the defaults
 
         shipped = shipped_defaults(name)
         num_classes = shipped["num_classes"] if num_classes is None else num_classes
         in_chans = shipped["in_chans"] if in_chans is None else in_chans
+        # the options the weights were trained with (e.g. batch_norm, stem_stride), unless given
+        trained_with = dict(shipped.get("model_kwargs") or {})
+        if drop_rate is None:
+            drop_rate = trained_with.pop("drop_rate", None)
+        trained_with.pop("drop_rate", None)
+        kwargs = {**trained_with, **kwargs}
     num_classes = info.num_classes if num_classes is None else num_classes
     in_chans = info.default_in_chans if in_chans is None else in_chans
     if not isinstance(num_classes, int) or num_classes < 0:

@@ -25,15 +25,20 @@ __all__ = ["prepare_model", "bench_models", "rows_to_table", "rows_to_csv", "plo
 
 
 def prepare_model(model: nn.Module, dtype: str | torch.dtype = "fp32", channels_last: bool = False,
-                  compile: bool = False, optimize: bool = False) -> nn.Module:
+                  compile: bool | str = False, optimize: bool = False,
+                  example_inputs: torch.Tensor | None = None) -> nn.Module:
     """Apply benchmark settings: either plainly (cast, NHWC, ``torch.compile``) or through
-    :func:`cnnzoo.optimize_for_inference` (``optimize=True``: also folds batch norms)."""
+    :func:`cnnzoo.optimize_for_inference` (``optimize=True``: also folds batch norms; ``compile="jit"``
+    needs it and traces at the size of ``example_inputs``)."""
     dt = parse_dtype(dtype)
     model = model.eval()
+    if compile == "jit" and not optimize:
+        raise ValueError("compile='jit' runs through optimize_for_inference: add --optimize (optimize=True)")
     if optimize:
         from cnnzoo.deploy import optimize_for_inference
 
-        return optimize_for_inference(model, dtype=dt, compile=compile, channels_last=channels_last, inplace=True)
+        return optimize_for_inference(model, dtype=dt, compile=compile, channels_last=channels_last, inplace=True,
+                                      example_inputs=example_inputs)
     for p in model.parameters():
         p.requires_grad_(False)
     model = model.to(dt)
@@ -59,7 +64,7 @@ def bench_models(
     batches: Sequence[int] = (1,),
     dtype: str = "fp32",
     channels_last: bool = False,
-    compile: bool = False,
+    compile: bool | str = False,
     optimize: bool = False,
     img_size: int | None = None,
     device: str = "cpu",
@@ -89,7 +94,8 @@ def bench_models(
         if not isinstance(size, int) or size < meta.min_size:
             raise ValueError(f"{name} needs an image size of at least {meta.min_size}, got {size!r}")
         macs = count_macs(meta, (info.input_size[0], size, size))
-        models[name] = prepare_model(create_model(name, device=dev), dt, channels_last, compile, optimize)
+        example = torch.randn(1, info.input_size[0], size, size, device=dev)
+        models[name] = prepare_model(create_model(name, device=dev), dt, channels_last, compile, optimize, example)
         for b in batches:
             rows[(name, b)] = {
                 "model": name, "family": info.family, "batch": b, "img_size": size, "params": sum(
@@ -141,7 +147,8 @@ def rows_to_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         body.append([
             r["model"], str(r["batch"]), str(r["img_size"]), r["dtype"], "y" if r["channels_last"] else "n",
-            "y" if r["compile"] else "n", "y" if r["optimize"] else "n", f"{r['gmacs']:.3f}",
+            {True: "y", False: "n"}.get(r["compile"], str(r["compile"])), "y" if r["optimize"] else "n",
+            f"{r['gmacs']:.3f}",
             f"{r['latency_ms']:.2f}", f"{r['latency_iqr_ms']:.2f}", f"{r['throughput']:.1f}",
             f"{r['gflops_achieved']:.1f}", f"{r['peak_fraction']:.1%}" if "peak_fraction" in r else "-",
         ])

@@ -52,7 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--img-size", type=int, default=None, help="input side (default: each model's)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--channels-last", action="store_true", help="NHWC weights and inputs")
-    p.add_argument("--compile", action="store_true", help="torch.compile the models")
+    p.add_argument("--compile", nargs="?", const="inductor", default=False, choices=["inductor", "jit"],
+                   help="torch.compile the models (Inductor); '--compile jit' (with --optimize): TorchScript "
+                        "freeze + optimize_for_inference")
     p.add_argument("--optimize", action="store_true",
                    help="run through cnnzoo.optimize_for_inference (folds batch norms; with the settings above)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")

@@ -105,7 +105,7 @@ def _shufflenet_v2(width: str, **kwargs) -> ShuffleNetV2:
 _PAPER = "Ma et al. 2018, ShuffleNet V2 (arXiv:1807.11164), Table 5"
 
 
-@register_model(paper=_PAPER, reference="torchvision", scaling={"width": 0.5}, pretrained_accuracy=0.6787)
+@register_model(paper=_PAPER, reference="torchvision", scaling={"width": 0.5})
 def shufflenet_v2_x0_5(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0) -> ShuffleNetV2:
     """ShuffleNet V2 0.5× (1,366,792 parameters; 40.5 M MACs at 224; paper: 41 M FLOPs)."""
     return _shufflenet_v2("0.5", num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)

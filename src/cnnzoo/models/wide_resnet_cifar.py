@@ -18,6 +18,10 @@ residual branch per sample (stochastic depth, growing linearly over the 3N block
 
 These are CIFAR/Fashion-MNIST models: default input (3, 32, 32) and 10 classes. The network's total
 stride is 4, so inputs from 4×4 up work (28×28 Fashion-MNIST gives 7×7 final maps).
+
+``stem_stride=2`` (not in the paper) makes conv1 a 2×2 convolution of stride 2, a "patchify" stem
+that runs the three groups at half the resolution: about 4× fewer multiply-adds, the setting of
+the fastest Fashion-MNIST recipe (``recipes/wrn_fast.yaml``).
 """
 
 from __future__ import annotations
@@ -64,17 +68,23 @@ class WideResNetCifar(ZooModel):
     """WRN-``depth``-``widen_factor`` (Table 1) for small images."""
 
     def __init__(self, depth: int = 28, widen_factor: int = 10, num_classes: int = 10, in_chans: int = 3,
-                 drop_rate: float = 0.0, drop_path_rate: float = 0.0, block_drop: float = 0.0) -> None:
+                 drop_rate: float = 0.0, drop_path_rate: float = 0.0, block_drop: float = 0.0,
+                 stem_stride: int = 1) -> None:
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 (the paper's 3×3 conv) or 2 (2×2 patchify), got {stem_stride}")
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f"WRN depth must be 6N + 4 with N >= 1 (10, 16, 22, 28, 40, …), got {depth}")
         if widen_factor < 1:
             raise ValueError(f"widen_factor must be >= 1, got {widen_factor}")
-        super().__init__(in_chans, num_classes, min_size=4)
+        super().__init__(in_chans, num_classes, min_size=4 * stem_stride)
         n = (depth - 4) // 6
         self.depth, self.widen_factor = depth, widen_factor
-        self.conv1 = nn.Conv2d(in_chans, WRN_STEM, 3, 1, 1, bias=False)
+        if stem_stride == 1:
+            self.conv1 = nn.Conv2d(in_chans, WRN_STEM, 3, 1, 1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_chans, WRN_STEM, 2, 2, 0, bias=False)
         rates = iter(drop_path_rates(3 * n, drop_path_rate))
-        chs, reduction = WRN_STEM, 1
+        chs, reduction = WRN_STEM, stem_stride
         for g, (mult, stride) in enumerate(WRN_GROUPS):
             width = WRN_STEM * widen_factor * mult
             blocks = []
@@ -102,20 +112,41 @@ _PAPER = "Zagoruyko & Komodakis 2016, Wide residual networks"
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
 def wrn28_10(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-             block_drop: float = 0.0) -> WideResNetCifar:
+                 block_drop: float = 0.0, stem_stride: int = 1) -> WideResNetCifar:
     """WRN-28-10 (N = 4 blocks per group, widths 160-320-640): 36,479,194 parameters at 10 classes.
 
     ``block_drop`` is the dropout between the two convolutions of each block (the paper's 0.3 for
-    its dropout results); ``drop_path_rate`` is stochastic depth over the 12 blocks.
+    its dropout results); ``drop_path_rate`` is stochastic depth over the 12 blocks; ``stem_stride=2``
+    a 2×2 stride-2 stem (see the module docstring).
     """
-    return WideResNetCifar(28, 10, num_classes, in_chans, drop_rate, drop_path_rate, block_drop)
+    return WideResNetCifar(28, 10, num_classes, in_chans, drop_rate, drop_path_rate, block_drop, stem_stride)
 
 
 @register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
 def wrn40_4(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-            block_drop: float = 0.0) -> WideResNetCifar:
+                block_drop: float = 0.0, stem_stride: int = 1) -> WideResNetCifar:
     """WRN-40-4 (N = 6 blocks per group, widths 64-128-256): 8,949,210 parameters at 10 classes.
 
     Options as :func:`wrn28_10`.
     """
-    return WideResNetCifar(40, 4, num_classes, in_chans, drop_rate, drop_path_rate, block_drop)
+    return WideResNetCifar(40, 4, num_classes, in_chans, drop_rate, drop_path_rate, block_drop, stem_stride)
+
+
+@register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10)
+def wrn16_4(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+            block_drop: float = 0.0, stem_stride: int = 1) -> WideResNetCifar:
+    """WRN-16-4 (N = 2 blocks per group, widths 64-128-256; Table 4): 2,748,890 parameters at 10 classes.
+
+    Options as :func:`wrn28_10`.
+    """
+    return WideResNetCifar(16, 4, num_classes, in_chans, drop_rate, drop_path_rate, block_drop, stem_stride)
+
+
+@register_model(paper=_PAPER, input_size=(3, 32, 32), num_classes=10, pretrained_accuracy=0.9194)
+def wrn10_2(num_classes: int = 10, in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+            block_drop: float = 0.0, stem_stride: int = 1) -> WideResNetCifar:
+    """WRN-10-2 (N = 1 block per group, widths 32-64-128), the smallest member of Table 1's family.
+
+    Options as :func:`wrn28_10`; with ``stem_stride=2`` it is the model of the fastest Fashion-MNIST recipe.
+    """
+    return WideResNetCifar(10, 2, num_classes, in_chans, drop_rate, drop_path_rate, block_drop, stem_stride)
