@@ -279,6 +279,8 @@ def test_scale_model_errors():
     ("mobilenet_v2", "timm", "mobilenet_v2_timm", {}),
     ("mobilenet_v3_small", "torchvision", "mobilenet_v3_small_torchvision", {}),
     ("mobilenet_v3_large", "torchvision", "mobilenet_v3_large_torchvision", {}),
+    ("mobilenet_v3_small", "timm", "mobilenet_v3_small_timm", {"bn_eps": 1e-5}),
+    ("mobilenet_v3_large", "timm", "mobilenet_v3_large_timm", {"bn_eps": 1e-5}),
     ("mnasnet0_5", "torchvision", "mnasnet0_5_torchvision", {}),
     ("mnasnet1_0", "torchvision", "mnasnet1_0_torchvision", {}),
     ("mnasnet1_0", "timm", "mnasnet1_0_timm", {}),
@@ -363,3 +365,28 @@ def test_reference_safetensors_file_loads(tmp_path, name, source, fixture):
     expected = convert_state_dict(sd, name, source)
     for k, v in model.state_dict().items():
         assert torch.equal(v, expected[k]), k
+
+
+def test_timm_mobilenet_v3_file_loads_and_warns_about_batch_norm_eps(tmp_path):
+    """timm's MobileNetV3 keys (stages of equal width, the head convolution as its last "stage", a 1×1
+    ``conv_head`` on the pooled features) are detected from a safetensors file; built with cnnzoo's default
+    eps 1e-3 instead of timm's 1e-5, the model warns that its outputs will differ."""
+    import warnings
+
+    from safetensors.torch import save_file
+
+    sd = {k: torch.zeros((), dtype=torch.long) if k.endswith("num_batches_tracked") else torch.randn(v.shape)
+          for k, v in _fixture_state_dict("mobilenet_v3_small_timm").items()}
+    save_file(sd, tmp_path / "ref.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = cnnzoo.create_model("mobilenet_v3_small", bn_eps=1e-5, pretrained=str(tmp_path / "ref.safetensors"))
+    state = model.state_dict()
+    assert torch.equal(state["head.hidden.0.weight"], sd["conv_head.weight"].flatten(1))
+    assert torch.equal(state["head.fc.weight"], sd["classifier.weight"])
+    assert torch.equal(state["features.0.0.weight"], sd["conv_stem.weight"])
+    # timm's stage 3 (the 40-wide blocks) starts at flat block 3: cnnzoo's row 4
+    assert torch.equal(state["features.4.0.se.fc1.weight"], sd["blocks.2.0.se.conv_reduce.weight"])
+    assert torch.equal(state["features.12.1.running_var"], sd["blocks.5.0.bn1.running_var"])  # the head conv
+    with pytest.warns(UserWarning, match=r"eps 1e-05.*bn_eps=1e-05"):
+        cnnzoo.create_model("mobilenet_v3_small", pretrained=str(tmp_path / "ref.safetensors"))

@@ -171,8 +171,11 @@ def test_layout_detection_cnnzoo_vs_reference(tmp_path):
         load_weights(loaded, tmp_path / "tv.pth", layout="keras")
 
 
-# Options of the cnnzoo model for fixtures of a reference built with options (timm: no aux head).
-FIXTURE_KWARGS: dict[str, dict] = {"inception_v3_timm": {"aux_logits": False}}
+# Options of the cnnzoo model for fixtures of a reference built with options (timm: no aux head, or
+# batch norms with eps 1e-5).
+FIXTURE_KWARGS: dict[str, dict] = {"inception_v3_timm": {"aux_logits": False},
+                                   "mobilenet_v3_small_timm": {"bn_eps": 1e-5},
+                                   "mobilenet_v3_large_timm": {"bn_eps": 1e-5}}
 
 
 def _fixtures():

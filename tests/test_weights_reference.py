@@ -113,6 +113,8 @@ STAGE_TABLE_CASES = [
     ("mobilenet_v2", "mobilenetv2_100", "timm", {}),
     ("mobilenet_v3_small", "mobilenet_v3_small", "torchvision", {}),
     ("mobilenet_v3_large", "mobilenet_v3_large", "torchvision", {}),
+    ("mobilenet_v3_small", "mobilenetv3_small_100", "timm", {"bn_eps": 1e-5}),  # timm's batch norms: eps 1e-5
+    ("mobilenet_v3_large", "mobilenetv3_large_100", "timm", {"bn_eps": 1e-5}),
     ("mnasnet0_5", "mnasnet0_5", "torchvision", {}),
     ("mnasnet1_0", "mnasnet1_0", "torchvision", {}),
     ("mnasnet1_0", "mnasnet_100", "timm", {}),

@@ -158,7 +158,7 @@ _TIMM_BLOCK = re.compile(r"blocks\.(\d+)\.(\d+)\.(.+)")
 _TIMM_BN = re.compile(r"bn(\d)")
 
 
-def _timm_block_part(parts: Block, name: str) -> str | None:
+def timm_block_part(parts: Block, name: str) -> str | None:
     if name in ("se.conv_reduce", "se.conv_expand"):
         return ("se.fc1" if name.endswith("reduce") else "se.fc2") if "se" in parts else None
     convs = tuple(p for p in parts if p != "se")
@@ -183,7 +183,7 @@ def timm_module(path: str, st: Structure) -> str | None:
         return None
     stage, block = int(m[1]) + 1, int(m[2])
     parts = st.parts(stage, block)
-    part = _timm_block_part(parts, m[3]) if parts else None
+    part = timm_block_part(parts, m[3]) if parts else None
     return None if part is None else f"features.{stage}.{block}.{part}"
 
 
