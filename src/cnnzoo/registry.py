@@ -185,9 +185,8 @@ def create_model(
         in_chans = shipped["in_chans"] if in_chans is None else in_chans
         # the options the weights were trained with (e.g. batch_norm, stem_stride), unless given
         trained_with = dict(shipped.get("model_kwargs") or {})
-        if drop_rate is None:
-            drop_rate = trained_with.pop("drop_rate", None)
-        trained_with.pop("drop_rate", None)
+        trained_drop = trained_with.pop("drop_rate", None)
+        drop_rate = trained_drop if drop_rate is None else drop_rate
         kwargs = {**trained_with, **kwargs}
     num_classes = info.num_classes if num_classes is None else num_classes
     in_chans = info.default_in_chans if in_chans is None else in_chans

@@ -28,6 +28,7 @@ from torch import nn
 
 from cnnzoo.layers import ClassifierHead, drop_path_rates
 from cnnzoo.layers.init import init_conv_norm_linear
+from cnnzoo.layers.small_stem import small_image_stem
 from cnnzoo.models._base import ZooModel
 from cnnzoo.models.resnet import BasicBlock, projection_shortcut
 from cnnzoo.registry import register_model
@@ -59,14 +60,9 @@ class ResNetCifar(ZooModel):
             raise ValueError(f"CIFAR ResNet depth must be 6n + 2 with n >= 1 (8, 20, 32, 44, 56, 110, …), got {depth}")
         if shortcut not in ("A", "B"):
             raise ValueError(f"shortcut must be 'A' (zero-padded identity) or 'B' (1×1 projection), got {shortcut!r}")
-        if stem_stride not in (1, 2):
-            raise ValueError(f"stem_stride must be 1 (the paper's 3×3 conv) or 2 (2×2 patchify), got {stem_stride}")
         super().__init__(in_chans, num_classes, min_size=4 * stem_stride)
         n = (depth - 2) // 6
-        if stem_stride == 1:
-            self.conv1 = nn.Conv2d(in_chans, width, 3, 1, 1, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(in_chans, width, 2, 2, 0, bias=False)
+        self.conv1 = small_image_stem(in_chans, width, stem_stride)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         rates = iter(drop_path_rates(3 * n, drop_path_rate))

@@ -31,6 +31,7 @@ from torch import nn
 
 from cnnzoo.layers import ClassifierHead, DropPath, drop_path_rates
 from cnnzoo.layers.init import init_conv_norm_linear
+from cnnzoo.layers.small_stem import small_image_stem
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -70,8 +71,6 @@ class WideResNetCifar(ZooModel):
     def __init__(self, depth: int = 28, widen_factor: int = 10, num_classes: int = 10, in_chans: int = 3,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.0, block_drop: float = 0.0,
                  stem_stride: int = 1) -> None:
-        if stem_stride not in (1, 2):
-            raise ValueError(f"stem_stride must be 1 (the paper's 3×3 conv) or 2 (2×2 patchify), got {stem_stride}")
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f"WRN depth must be 6N + 4 with N >= 1 (10, 16, 22, 28, 40, …), got {depth}")
         if widen_factor < 1:
@@ -79,10 +78,7 @@ class WideResNetCifar(ZooModel):
         super().__init__(in_chans, num_classes, min_size=4 * stem_stride)
         n = (depth - 4) // 6
         self.depth, self.widen_factor = depth, widen_factor
-        if stem_stride == 1:
-            self.conv1 = nn.Conv2d(in_chans, WRN_STEM, 3, 1, 1, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(in_chans, WRN_STEM, 2, 2, 0, bias=False)
+        self.conv1 = small_image_stem(in_chans, WRN_STEM, stem_stride)
         rates = iter(drop_path_rates(3 * n, drop_path_rate))
         chs, reduction = WRN_STEM, stem_stride
         for g, (mult, stride) in enumerate(WRN_GROUPS):
