@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.layers import (
@@ -97,3 +98,33 @@ def test_classifier_head_reset_and_pre_logits():
     assert head(x).shape == (3, 4)
     head.reset(0)
     assert head(x).shape == (3, 32)
+
+
+def test_patch_whitening_decorrelates_patches():
+    from cnnzoo.layers.whitening import first_conv, patch_whitening_
+
+    torch.manual_seed(0)
+    # Images whose 2×2 patches are strongly correlated: a smooth field plus a little noise.
+    base = torch.randn(64, 1, 8, 8)
+    x = F.interpolate(base, size=32, mode="bilinear", align_corners=False) + 0.05 * torch.randn(64, 1, 32, 32)
+    conv = nn.Conv2d(1, 10, 2, 2, bias=True)
+    patch_whitening_(conv, x, eps=1e-6)
+    assert not conv.weight.requires_grad and conv.bias.requires_grad and conv.bias.abs().sum() == 0
+    w = conv.weight.reshape(10, 4)
+    assert torch.allclose(w[1::2], -w[0::2])  # +v, -v pairs
+    assert torch.allclose(w[8:], w[:2])  # 10 channels > 2·4 directions: repeated
+    y = F.conv2d(x, conv.weight, stride=2).permute(0, 2, 3, 1).reshape(-1, 10)[:, 0:8:2]
+    y = y - y.mean(0)
+    cov = y.T @ y / len(y)
+    assert torch.allclose(cov, torch.eye(4), atol=1e-3)  # whitened: identity covariance
+    raw = F.unfold(x, 2, stride=2).transpose(1, 2).reshape(-1, 4)
+    assert torch.corrcoef(raw.T)[0, 1] > 0.9  # ... where the input patches were highly correlated
+
+    net = nn.Sequential(nn.Identity(), nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)))
+    assert first_conv(net) is net[1][0]
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        first_conv(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="ungrouped"):
+        patch_whitening_(nn.Conv2d(4, 4, 3, groups=2), torch.randn(2, 4, 8, 8))
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 3, H, W\)"):
+        patch_whitening_(nn.Conv2d(3, 4, 3), torch.randn(2, 1, 8, 8))

@@ -213,6 +213,22 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     assert torch.load(tmp_path / "nan" / "last.state.pt", weights_only=True)["epoch"] == 1
 
 
+@needs_fmnist
+def test_whitened_stem_is_set_from_the_data_and_stays_frozen(tmp_path):
+    from cnnzoo.layers.whitening import patch_whitening_
+
+    cfg = TrainConfig(**{**TINY, "model": "resnet8", "model_kwargs": {"stem_stride": 2}, "img_size": 16},
+                      whiten_stem=True, epochs=1, batch_size=50, train_subset=300, test_subset=100,
+                      out_dir=str(tmp_path), name="white")
+    train(cfg)
+    trained = load_file(tmp_path / "white" / "last.safetensors")["conv1.weight"]
+    data = load_data(None, "train", 1, 16).subset(300)
+    x = engine_mod._prepare(data.images, 16, None, None)
+    x = (x - data.mean[0]) / data.std[0]
+    expected = patch_whitening_(torch.nn.Conv2d(1, 16, 2, 2, bias=False), x).weight
+    assert torch.allclose(trained, expected, atol=1e-6)
+
+
 RESUME_ARGS = ["train", "--set", "model_kwargs={batch_norm: true}", "--img-size", "12", "--epochs", "4",
                "--batch-size", "25", "--train-subset", "500", "--test-subset", "100", "--lr", "0.05",
                "--drop-rate", "0.3", "--crop-padding", "1", "--flip", "true", "--mixup", "0.3", "--ema", "true",

@@ -39,6 +39,7 @@ _TRAIN_FLAGS: dict[str, tuple] = {
     "decay_rate": (float, "exponential schedule: factor per decay_epochs"),
     "decay_epochs": (float, "exponential schedule: epochs per decay"),
     "label_smoothing": (float, "label smoothing ε"),
+    "whiten_stem": (_bool, "initialise the first convolution as a frozen patch-whitening transform of the data"),
     "drop_rate": (float, "dropout rate of the classifier"),
     "drop_path_rate": (float, "stochastic depth rate"),
     "ema": (_bool, "keep and evaluate an EMA of the weights (true/false)"),

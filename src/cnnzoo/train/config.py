@@ -45,6 +45,7 @@ class TrainConfig:
     decay_epochs: float = 2.4
     # regularisation
     label_smoothing: float = 0.0
+    whiten_stem: bool = False             # first conv = frozen patch-whitening of the training images
     drop_rate: float | None = None        # None: the model's own default (e.g. 0.5 in fashion_cnn's head)
     drop_path_rate: float = 0.0
     ema: bool = False

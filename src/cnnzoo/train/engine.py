@@ -25,6 +25,7 @@ import yaml
 from torch import nn
 
 from cnnzoo.data import ImageData, iterate_batches, load_data
+from cnnzoo.layers.whitening import first_conv, patch_whitening_
 from cnnzoo.registry import create_model, model_info
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.augment import BatchAugment, soft_targets
@@ -273,6 +274,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if distributed and cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
+    if cfg.whiten_stem:  # set from the data, then frozen; a resumed run loads the same weights back
+        sample = train_data.images[:10_000]
+        x = _prepare(sample, img_size, None, None)
+        x = (x - torch.tensor(train_data.mean).view(1, -1, 1, 1)) / torch.tensor(train_data.std).view(1, -1, 1, 1)
+        patch_whitening_(first_conv(model), x.to(device))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
