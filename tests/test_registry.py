@@ -61,3 +61,18 @@ def test_features_only_out_indices():
         cnnzoo.create_model("fashion_cnn", features_only=True, out_indices=(7,))
     with pytest.raises(ValueError, match="features_only"):
         cnnzoo.create_model("fashion_cnn", out_indices=(1,))
+
+
+def test_meta_builds_skip_random_initialisation():
+    # On meta the initialisers' values mean nothing, and the first random op there would import
+    # torch._dynamo (seconds at the start of every `cnnzoo train`); they are skipped, then restored.
+    import subprocess
+    import sys
+
+    init_fn = torch.nn.init.kaiming_normal_
+    cnnzoo.create_model("resnet18", device="meta")
+    assert torch.nn.init.kaiming_normal_ is init_fn
+    code = ("import sys, cnnzoo; cnnzoo.model_info('resnet8').min_size; cnnzoo.create_model('efficientnet_b0', "
+            "device='meta'); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
