@@ -28,7 +28,7 @@ data:
 
 # The main job: train the seed CNN (fast recipe, one epoch) on Fashion-MNIST and print the test accuracy.
 demo: venv data
-	$(VENV)/bin/cnnzoo train --config wrn_fast --name demo-$$(date +%Y%m%d-%H%M%S)
+	$(VENV)/bin/cnnzoo train --config resnet8_fast --name demo-$$(date +%Y%m%d-%H%M%S)
 
 lint: venv
 	$(PY) -m ruff check .

@@ -38,7 +38,7 @@ def run_recipe(recipe: str, out_dir: Path, extra: list[str]) -> dict:
     startup = wall - float(rows[-1]["wall_s"])  # what precedes the first epoch: imports, data, model
     reached = {}
     for t in THRESHOLDS:
-        hit = next((r for r in rows if float(r["test_top1"]) >= t), None)
+        hit = next((r for r in rows if float(r["test_top1"] or "nan") >= t), None)  # nan: not evaluated
         reached[str(t)] = None if hit is None else round(startup + float(hit["wall_s"]), 1)
     return dict(recipe=recipe, model=report["model"], epochs=report["epochs"], test_top1=report["test_top1"],
                 tta_flip=report["tta_flip"], wall_s=round(wall, 1), startup_s=round(startup, 1),

@@ -229,6 +229,20 @@ def test_whitened_stem_is_set_from_the_data_and_stays_frozen(tmp_path):
     assert torch.allclose(trained, expected, atol=1e-6)
 
 
+@needs_fmnist
+def test_eval_every_skips_test_evaluations_but_never_the_last(tmp_path):
+    cfg = TrainConfig(**TINY, epochs=3, batch_size=50, train_subset=200, test_subset=100, eval_every=2,
+                      out_dir=str(tmp_path), name="ev")
+    report = train(cfg)
+    rows = report["history"]
+    assert [r["test_top1"] == r["test_top1"] for r in rows] == [False, True, True]  # nan != nan: not evaluated
+    assert report["test_top1"] == rows[-1]["test_top1"] and report["best_epoch"] in (2, 3)
+    assert "nan" in (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[1]
+    assert read_metadata(tmp_path / "ev" / "last.safetensors")["accuracy"] == round(rows[-1]["test_top1"], 4)
+    with pytest.raises(ValueError, match="eval_every must be >= 0"):
+        TrainConfig(eval_every=-1).validate()
+
+
 RESUME_ARGS = ["train", "--set", "model_kwargs={batch_norm: true}", "--img-size", "12", "--epochs", "4",
                "--batch-size", "25", "--train-subset", "500", "--test-subset", "100", "--lr", "0.05",
                "--drop-rate", "0.3", "--crop-padding", "1", "--flip", "true", "--mixup", "0.3", "--ema", "true",

@@ -65,6 +65,7 @@ _TRAIN_FLAGS: dict[str, tuple] = {
     "device": (str, "cpu | cuda | cuda:N (default: cuda if available)"),
     "seed": (int, "random seed"),
     "deterministic": (_bool, "deterministic algorithms (true/false)"),
+    "eval_every": (int, "evaluate the test split every N epochs and after the last (0: after the last only)"),
     "tta_flip": (_bool, "flip test-time augmentation in the final evaluation"),
     "train_subset": (int, "use only the first N training images"),
     "test_subset": (int, "use only the first N test images"),

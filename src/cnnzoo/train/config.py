@@ -76,6 +76,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     tta_flip: bool = False
+    eval_every: int = 1                   # test-split evaluation every N epochs (and after the last); 0: last only
     name: str | None = None
     out_dir: str = "runs"
     progress: bool = True
@@ -96,6 +97,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0 (0: evaluate after the last epoch only), got {self.eval_every}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.lr <= 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
 import time
@@ -165,6 +166,11 @@ def evaluate(model: nn.Module, data: ImageData, img_size: int, batch_size: int =
                       loss=float(sums[0]) / max(1, count), per_class=per_class, confusion=cm, count=count)
 
 
+def _accuracy(value: float) -> float | None:
+    """A checkpoint's recorded accuracy: None for an epoch whose test split was not evaluated."""
+    return None if math.isnan(value) else round(value, 4)
+
+
 def _stale(path: Path, epoch: int) -> bool:
     try:
         return ckpt.read_metadata(path).get("epoch") != epoch
@@ -177,10 +183,10 @@ def _repair_weights(run_dir: Path, meta: dict, model: nn.Module, ema: ModelEMA |
     """After a kill between the resume state and the weight files, rewrite the weight files it left stale."""
     if _stale(run_dir / "last.safetensors", epoch):
         ckpt.save_weights(run_dir / "last.safetensors", model.state_dict(),
-                          dict(meta, epoch=epoch, accuracy=round(row["test_top1"], 4), weights="model"))
+                          dict(meta, epoch=epoch, accuracy=_accuracy(row["test_top1"]), weights="model"))
     if ema is not None and _stale(run_dir / "last_ema.safetensors", epoch):
         ckpt.save_weights(run_dir / "last_ema.safetensors", ema.module.state_dict(),
-                          dict(meta, epoch=epoch, accuracy=round(row["ema_top1"], 4), weights="ema"))
+                          dict(meta, epoch=epoch, accuracy=_accuracy(row["ema_top1"]), weights="ema"))
     if best_epoch == epoch and _stale(run_dir / "best.safetensors", epoch):
         src = ema.module if best_kind == "ema" and ema is not None else model
         ckpt.save_weights(run_dir / "best.safetensors", src.state_dict(),
@@ -406,25 +412,33 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             dist.all_reduce(sums)
             _average_buffers(model, world)
         train_time = time.time() - t0
-        res = evaluate(model, test_data, img_size, device=device, amp=cfg.amp, channels_last=cfg.channels_last,
-                       rank=rank, world_size=world)
+        # the test split is evaluated every `eval_every` epochs and always after the last one
+        evaluated = epoch + 1 == cfg.epochs or (cfg.eval_every > 0 and (epoch + 1) % cfg.eval_every == 0)
+        nan = float("nan")
+        if evaluated:
+            res = evaluate(model, test_data, img_size, device=device, amp=cfg.amp, channels_last=cfg.channels_last,
+                           rank=rank, world_size=world)
         row = dict(epoch=epoch + 1, lr=opt.param_groups[0]["lr"], img_size=st["img_size"],
                    train_loss=float(sums[0] / sums[2]), train_acc=float(100 * sums[1] / sums[2]),
-                   test_loss=res.loss, test_top1=res.top1, test_top5=res.top5,
+                   test_loss=res.loss if evaluated else nan, test_top1=res.top1 if evaluated else nan,
+                   test_top5=res.top5 if evaluated else nan,
                    img_per_s=float(sums[2]) / max(train_time, 1e-9), epoch_time_s=time.time() - t0,
                    wall_s=(history[-1]["wall_s"] if history else 0.0) + time.time() - t0)
-        acc, weights_kind, best_sd = res.top1, "model", None
+        acc, weights_kind, best_sd = (res.top1 if evaluated else -1.0), "model", None
         if ema is not None:
-            res_ema = evaluate(ema.module, test_data, img_size, device=device, amp=cfg.amp,
-                               channels_last=cfg.channels_last, rank=rank, world_size=world)
-            row["ema_top1"] = res_ema.top1
-            if res_ema.top1 > acc:
-                acc, weights_kind = res_ema.top1, "ema"
+            row["ema_top1"] = nan
+            if evaluated:
+                res_ema = evaluate(ema.module, test_data, img_size, device=device, amp=cfg.amp,
+                                   channels_last=cfg.channels_last, rank=rank, world_size=world)
+                row["ema_top1"] = res_ema.top1
+                if res_ema.top1 > acc:
+                    acc, weights_kind = res_ema.top1, "ema"
         history.append(row)
         if is_main:
-            msg = (f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% | "
-                   f"test loss {res.loss:.4f} top-1 {res.top1:.2f}% top-5 {res.top5:.2f}%")
-            if ema is not None:
+            msg = f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% | "
+            msg += (f"test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%"
+                    if evaluated else f"test not evaluated (eval_every {cfg.eval_every})")
+            if ema is not None and evaluated:
                 msg += f" | EMA top-1 {row['ema_top1']:.2f}%"
             print(msg + f" | {row['img_per_s']:.0f} img/s, {row['epoch_time_s']:.0f} s", flush=True)
             improved = acc > best_acc
@@ -442,13 +456,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 ckpt.save_weights(run_dir / "best.safetensors", best_sd,
                                   dict(meta, epoch=epoch + 1, accuracy=round(acc, 4), weights=weights_kind))
             ckpt.save_weights(run_dir / "last.safetensors", model.state_dict(),
-                              dict(meta, epoch=epoch + 1, accuracy=round(res.top1, 4), weights="model"))
+                              dict(meta, epoch=epoch + 1, accuracy=_accuracy(row["test_top1"]), weights="model"))
             if ema is not None:
                 ckpt.save_weights(run_dir / "last_ema.safetensors", ema.module.state_dict(),
-                                  dict(meta, epoch=epoch + 1, accuracy=round(row["ema_top1"], 4), weights="ema"))
+                                  dict(meta, epoch=epoch + 1, accuracy=_accuracy(row["ema_top1"]), weights="ema"))
             write_csv(run_dir / "metrics.csv", history)
             assert tb is not None
-            tb.add_scalars({k: float(v) for k, v in row.items() if k != "epoch"}, epoch + 1)
+            tb.add_scalars({k: float(v) for k, v in row.items() if k != "epoch" and not math.isnan(float(v))},
+                           epoch + 1)
         if distributed:
             import torch.distributed as dist
 
