@@ -120,6 +120,11 @@ def test_patch_whitening_decorrelates_patches():
     raw = F.unfold(x, 2, stride=2).transpose(1, 2).reshape(-1, 4)
     assert torch.corrcoef(raw.T)[0, 1] > 0.9  # ... where the input patches were highly correlated
 
+    # max_patches bounds the images used: 16×16 patches per image, 600 patches → the first 3 images
+    few = patch_whitening_(nn.Conv2d(1, 8, 2, 2), x, max_patches=600).weight
+    assert torch.equal(few, patch_whitening_(nn.Conv2d(1, 8, 2, 2), x[:3]).weight)
+    assert not torch.allclose(few, patch_whitening_(nn.Conv2d(1, 8, 2, 2), x).weight, atol=1e-3)
+
     net = nn.Sequential(nn.Identity(), nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)))
     assert first_conv(net) is net[1][0]
     with pytest.raises(ValueError, match="no nn.Conv2d"):

@@ -23,10 +23,12 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
 
 
 @torch.no_grad()
-def patch_whitening_(conv: nn.Conv2d, images: torch.Tensor, eps: float = 1e-2, freeze: bool = True) -> nn.Conv2d:
+def patch_whitening_(conv: nn.Conv2d, images: torch.Tensor, eps: float = 1e-2, freeze: bool = True,
+                     max_patches: int = 2_000_000) -> nn.Conv2d:
     """Set ``conv``'s filters to the patch-whitening transform of ``images`` (N, C, H, W), in place.
 
-    Patches are taken with the convolution's own kernel, stride and padding. The filters are the
+    Patches are taken with the convolution's own kernel, stride and padding, from as many leading
+    images as give ``max_patches`` patches (bounding the memory at large sizes). The filters are the
     covariance's eigenvectors in order of decreasing variance, scaled by 1/√(λ + ``eps``), alternating
     +v, −v; a convolution with fewer than 2·C·k² output channels keeps the highest-variance directions,
     one with more repeats them. With ``freeze`` the weights stop receiving gradients (a bias, if any,
@@ -41,6 +43,9 @@ def patch_whitening_(conv: nn.Conv2d, images: torch.Tensor, eps: float = 1e-2, f
     pad = conv.padding
     if isinstance(pad, str):  # "valid" or "same" (odd kernels)
         pad = (kh // 2, kw // 2) if pad == "same" else (0, 0)
+    sh, sw = conv.stride
+    per_image = ((images.shape[2] + 2 * pad[0] - kh) // sh + 1) * ((images.shape[3] + 2 * pad[1] - kw) // sw + 1)
+    images = images[: max(1, -(-max_patches // max(per_image, 1)))]  # enough images for max_patches patches
     patches = F.unfold(images.float().contiguous(), (kh, kw), padding=pad, stride=conv.stride)
     patches = patches.transpose(1, 2).reshape(-1, conv.in_channels * kh * kw).double()
     patches = patches - patches.mean(0)
