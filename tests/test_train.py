@@ -374,7 +374,8 @@ def test_tensorboard_events_roundtrip(tmp_path):
 
 def test_recipes_are_valid():
     names = list_recipes()
-    assert {"fashion_cnn", "wrn_fast", "resnet8_fast", "lenet5"} <= set(names)
+    assert {"fashion_cnn", "wrn_fast", "resnet8_fast", "lenet5", "mobilenet_v1", "mobilenet_v3",
+            "shufflenet_v2"} <= set(names)
     import cnnzoo
 
     for name in names:
