@@ -345,12 +345,24 @@ def test_tensorboard_events_roundtrip(tmp_path):
 def test_recipes_are_valid():
     names = list_recipes()
     assert {"fashion_cnn", "wrn_fast", "resnet8_fast", "lenet5"} <= set(names)
+    # one recipe per ImageNet family module, named after it (issue 5)
+    families = {"alexnet", "vgg", "googlenet", "inception_v2", "inception_v3", "inception_v4", "resnet", "densenet",
+                "squeezenet", "squeezenext", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3", "shufflenet_v1",
+                "shufflenet_v2", "mnasnet", "efficientnet", "efficientnet_edgetpu", "efficientnet_v2", "senet",
+                "resnest"}
+    assert families <= set(names)
+    import importlib
+
     import cnnzoo
+    from cnnzoo.registry import model_info
 
     for name in names:
         cfg = TrainConfig().update(load_recipe(name), name)
         cfg.validate()
         cnnzoo.create_model(cfg.model, **cfg.model_kwargs, device="meta")
+        if name in families:  # trains a model of the family module it is named after, at a size it accepts
+            assert hasattr(importlib.import_module(f"cnnzoo.models.{name}"), cfg.model), (name, cfg.model)
+            assert cfg.img_size is not None and cfg.img_size >= model_info(cfg.model).min_size, name
         assert re.match(r"\d+\.\d+ % test top-1", str(cfg.notes.get("result", ""))), \
             f"recipe {name} must state the accuracy it reached"
     with pytest.raises(ValueError, match="unknown setting 'lr_max'"):
