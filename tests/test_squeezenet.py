@@ -44,3 +44,18 @@ def test_conv_head_is_a_1x1_convolution_then_pooling():
 def test_dropout_before_the_classifier():
     model = cnnzoo.create_model("squeezenet1_0", drop_rate=0.5, device="meta")
     assert isinstance(model.head.drop, torch.nn.Dropout) and model.head.drop.p == 0.5
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])
+def test_he_init_keeps_the_first_layers_trainable(name):
+    # Without batch norm, PyTorch's default init shrinks the signal at every ReLU layer: the first
+    # convolution's gradient started near 1e-8 and training stayed at chance (loss ln 10).
+    torch.manual_seed(0)
+    model = cnnzoo.create_model(name, num_classes=10, in_chans=1)
+    conv = model.features[0]
+    bound = (6 / (conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])) ** 0.5  # He uniform
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.9 * bound
+    assert not conv.bias.any()
+    x = torch.randn(16, 1, 64, 64)
+    torch.nn.functional.cross_entropy(model(x), torch.arange(16) % 10).backward()
+    assert conv.weight.grad.norm() > 1e-5

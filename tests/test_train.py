@@ -214,6 +214,33 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
 
 
 @needs_fmnist
+def test_clip_grad_bounds_the_global_gradient_norm(tmp_path, monkeypatch):
+    real = torch.nn.utils.clip_grad_norm_
+    seen: list[tuple[float, float, float]] = []  # (max_norm, norm before, norm after)
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        before = real(params, max_norm, *args, **kwargs)
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        seen.append((max_norm, float(before), float(after)))
+        return before
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    cfg = TrainConfig(**TINY, clip_grad=0.05, epochs=1, batch_size=50, train_subset=200, test_subset=100,
+                      out_dir=str(tmp_path), name="clip")
+    train(cfg)
+    assert len(seen) == 4  # every step
+    assert all(m == 0.05 and after <= 0.05 * (1 + 1e-4) for m, _, after in seen)
+    assert max(before for _, before, _ in seen) > 0.05  # the bound was active
+    seen.clear()
+    train(TrainConfig(**TINY, epochs=1, batch_size=50, train_subset=200, test_subset=100,
+                      out_dir=str(tmp_path), name="noclip"))
+    assert seen == []  # 0 (the default) does not clip
+    with pytest.raises(ValueError, match="clip_grad must be >= 0"):
+        TrainConfig(clip_grad=-1).validate()
+
+
+@needs_fmnist
 def test_whitened_stem_is_set_from_the_data_and_stays_frozen(tmp_path):
     from cnnzoo.layers.whitening import patch_whitening_
 
@@ -374,14 +401,29 @@ def test_tensorboard_events_roundtrip(tmp_path):
 
 def test_recipes_are_valid():
     names = list_recipes()
-    assert {"fashion_cnn", "wrn_fast", "resnet8_fast", "lenet5", "mobilenet_v1", "mobilenet_v3",
-            "shufflenet_v2"} <= set(names)
+    assert {"fashion_cnn", "wrn_fast", "resnet8_fast", "lenet5"} <= set(names)
+    import importlib
+    import pkgutil
+
     import cnnzoo
+    import cnnzoo.models
+    from cnnzoo.registry import model_info
+
+    # one recipe per ImageNet family module, named after it (issue 5); the small-image families
+    # have the recipes checked above
+    small_image = {"fashion_cnn", "lenet", "resnet_cifar", "wide_resnet_cifar"}
+    families = {m.name for m in pkgutil.iter_modules(cnnzoo.models.__path__)
+                if not m.name.startswith("_")} - small_image
+    assert len(families) >= 21
+    assert families <= set(names), f"families without a recipe: {sorted(families - set(names))}"
 
     for name in names:
         cfg = TrainConfig().update(load_recipe(name), name)
         cfg.validate()
         cnnzoo.create_model(cfg.model, **cfg.model_kwargs, device="meta")
+        if name in families:  # trains a model of the family module it is named after, at a size it accepts
+            assert hasattr(importlib.import_module(f"cnnzoo.models.{name}"), cfg.model), (name, cfg.model)
+            assert cfg.img_size is not None and cfg.img_size >= model_info(cfg.model).min_size, name
         assert re.match(r"\d+\.\d+ % test top-1", str(cfg.notes.get("result", ""))), \
             f"recipe {name} must state the accuracy it reached"
     with pytest.raises(ValueError, match="unknown setting 'lr_max'"):

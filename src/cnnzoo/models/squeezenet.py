@@ -77,6 +77,13 @@ class SqueezeNet(ZooModel):
         self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=f"features.{len(layers) - 1}"))
         self.features = nn.Sequential(*layers)
         self.head = ConvClassifierHead(chs, num_classes, drop_rate=drop_rate)
+        # He initialisation (as torchvision's reference; the paper's Caffe model uses Xavier): with
+        # PyTorch's default init each ReLU layer of this net without batch norm shrinks the signal, the
+        # first layers' gradients start near 1e-8 and training stays at chance
+        for m in self.features.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

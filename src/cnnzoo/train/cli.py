@@ -38,6 +38,7 @@ _TRAIN_FLAGS: dict[str, tuple] = {
     "gamma": (float, "step schedule: decay factor"),
     "decay_rate": (float, "exponential schedule: factor per decay_epochs"),
     "decay_epochs": (float, "exponential schedule: epochs per decay"),
+    "clip_grad": (float, "clip the global gradient norm to this value (0 = off)"),
     "label_smoothing": (float, "label smoothing ε"),
     "whiten_stem": (_bool, "initialise the first convolution as a frozen patch-whitening transform of the data"),
     "drop_rate": (float, "dropout rate of the classifier"),

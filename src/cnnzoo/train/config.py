@@ -43,6 +43,7 @@ class TrainConfig:
     gamma: float = 0.1
     decay_rate: float = 0.97              # exponential: ×decay_rate every decay_epochs
     decay_epochs: float = 2.4
+    clip_grad: float = 0.0                # clip the global gradient norm to this (Inception v3 §8: 2.0); 0 = off
     # regularisation
     label_smoothing: float = 0.0
     whiten_stem: bool = False             # first conv = frozen patch-whitening of the training images
@@ -105,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
+        if self.clip_grad < 0:
+            raise ValueError(f"clip_grad must be >= 0 (0: no clipping), got {self.clip_grad}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 

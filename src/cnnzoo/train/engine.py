@@ -388,6 +388,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     f"{done_steps + 1}); stopping. Last good checkpoint: {last}. Try a lower --lr or --amp none.")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if cfg.clip_grad > 0:
+                scaler.unscale_(opt)  # clip the true gradients, not the fp16-scaled ones
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
             scaler.step(opt)
             scaler.update()
             sched.step()
