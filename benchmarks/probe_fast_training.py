@@ -28,6 +28,8 @@ p.add_argument("--net", default="rs2", choices=["rs2", "air"])
 p.add_argument("--w", default="32,64,128", help="stage widths")
 p.add_argument("--n", type=int, default=1, help="blocks per stage (rs2)")
 p.add_argument("--stem", type=int, default=32, help="stem width")
+p.add_argument("--stem-stride", type=int, default=2, choices=[1, 2],
+               help="rs2's 2×2 stem: stride 2 (stages at 14, 7, 4 px) or 1 (27, 14, 7, 4 px with four widths)")
 p.add_argument("--act", default="relu", choices=["relu", "gelu", "silu"])
 p.add_argument("--pool", default="avg", choices=["avg", "max"])
 p.add_argument("--init", default="torch", choices=["torch", "he"], help="PyTorch's default or He (fan-out)")
@@ -95,7 +97,7 @@ class Group(nn.Module):  # airbench: conv, pool, BN, act, conv, BN, act
 
 w = [int(v) for v in a.w.split(",")]
 if a.net == "rs2":
-    stem = nn.Conv2d(1, a.stem, 2, 2, bias=False)
+    stem = nn.Conv2d(1, a.stem, 2, a.stem_stride, bias=False)
     layers: list[nn.Module] = [stem, nn.BatchNorm2d(a.stem), Act()]
     c = a.stem
     for i, o in enumerate(w):
