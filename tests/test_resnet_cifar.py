@@ -66,3 +66,33 @@ def test_options_beyond_the_paper():
         cnnzoo.create_model("resnet20", shortcut="C")
     with pytest.raises(ValueError, match="stem_stride"):
         cnnzoo.create_model("resnet20", stem_stride=4)
+
+
+def test_fourth_stage():
+    m = cnnzoo.create_model("resnet8", in_chans=1, width=24, shortcut="B", stages=4)
+    # by hand: 3×3 stem + BN, then per stage (c_in → c) two 3×3 convs + two BNs, and where the width
+    # changes a 1×1 projection + BN; head 192 → 10
+    expected = 9 * 24 + 2 * 24
+    for c_in, c in [(24, 24), (24, 48), (48, 96), (96, 192)]:
+        expected += 9 * c_in * c + 9 * c * c + 4 * c + ((c_in * c + 2 * c) if c_in != c else 0)
+    expected += 192 * 10 + 10
+    assert cnnzoo.count_params(m) == expected == 692_050
+    assert m.forward_features(torch.randn(2, 1, 28, 28)).shape == (2, 192, 4, 4)
+    assert m.min_size == 8 and [f["reduction"] for f in m.feature_info] == [1, 2, 4, 8]
+    assert [f["num_chs"] for f in m.feature_info] == [24, 48, 96, 192]
+    three = cnnzoo.create_model("resnet8", in_chans=1, width=24, shortcut="B")
+    assert not hasattr(three, "layer4") and set(three.state_dict()) < set(m.state_dict())
+    with pytest.raises(ValueError, match="stages must be 3"):
+        cnnzoo.create_model("resnet8", stages=5)
+
+
+def test_two_by_two_stride_one_stem():
+    m = cnnzoo.create_model("resnet8", in_chans=1, width=24, shortcut="B", stem_kernel=2, stages=4)
+    assert m.conv1.kernel_size == (2, 2) and m.conv1.stride == (1, 1) and m.conv1.padding == (0, 0)
+    x = torch.randn(2, 1, 28, 28)
+    assert m.conv1(x).shape[-2:] == (27, 27)  # no padding: 28 → 27, then 14, 7, 4
+    assert m.forward_features(x).shape == (2, 192, 4, 4)
+    assert cnnzoo.count_params(m) == 692_050 - 5 * 24  # 4 stem weights per filter instead of 9
+    assert cnnzoo.create_model("resnet8", stem_stride=2).conv1.kernel_size == (2, 2)
+    with pytest.raises(ValueError, match="stem_stride/stem_kernel"):
+        cnnzoo.create_model("resnet8", stem_stride=2, stem_kernel=3)
