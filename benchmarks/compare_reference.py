@@ -19,7 +19,8 @@ zoo, opt, …) so that load from other processes falls on every variant alike:
 * ``opt+c``    the same with ``compile=True`` (Inductor, weight freezing), with ``--compile``;
 * ``opt+jit``  the same with ``compile="jit"`` (TorchScript freeze + optimize_for_inference), with ``--jit``;
 * ``opt-bf16`` ``optimize_for_inference(model, dtype="bf16")``, with ``--bf16`` (its top-1 is compared
-               with the model's own fp32 on the same batch).
+               with the model's own fp32 on the same batch);
+* ``opt-bf16+c`` bf16 and Inductor, with both ``--bf16`` and ``--compile``.
 
 Throughput is images per second at the median latency (the median over rounds of each round's
 median). The fraction of peak is the achieved FLOP rate (2·MACs per image × throughput) over the
@@ -145,6 +146,8 @@ def main() -> int:
             variants["opt+jit"] = cnnzoo.optimize_for_inference(zoo, compile="jit")
         if args.bf16:
             variants["opt-bf16"] = cnnzoo.optimize_for_inference(zoo, dtype="bf16")
+        if args.bf16 and args.compile:
+            variants["opt-bf16+c"] = cnnzoo.optimize_for_inference(zoo, dtype="bf16", compile=True)
         # Agreement on one fixed batch: every variant against the cnnzoo model's own eager fp32.
         gen = torch.Generator().manual_seed(0)
         x16 = torch.randn(16, *info.input_size, generator=gen)
@@ -174,29 +177,32 @@ def main() -> int:
                 thr = b / (med / 1e3)
                 row["latency_ms"][key] = med
                 row["throughput"][key] = thr
-                peak = peaks["bf16"] if key.endswith("bf16") else peaks["fp32"]
+                peak = peaks["bf16"] if "bf16" in key else peaks["fp32"]
                 row["peak_fraction"][key] = 2 * macs * thr / (peak * 1e9)
             row["zoo_over_ref"] = row["throughput"]["zoo"] / row["throughput"]["ref"]
             row["best_opt_over_ref"] = max(v for k, v in row["throughput"].items() if k.startswith("opt")
-                                           and (not k.endswith("bf16") or agree.get(k, {}).get("top1_equal"))) \
+                                           and ("bf16" not in k or agree.get(k, {}).get("top1_equal"))) \
                 / row["throughput"]["ref"]
             results.append(row)
             print(json.dumps({k: row[k] for k in ("model", "batch", "throughput", "zoo_over_ref", "best_opt_over_ref")},
                              default=lambda v: round(v, 3)), flush=True)
 
     keys = (["ref", "zoo", "opt"] + (["opt+c"] if args.compile else []) + (["opt+jit"] if args.jit else [])
-            + (["opt-bf16"] if args.bf16 else []))
+            + (["opt-bf16"] if args.bf16 else []) + (["opt-bf16+c"] if args.bf16 and args.compile else []))
     print()
     print("| model | batch | GMACs | " + " | ".join(f"{k} img/s" for k in keys)
-          + " | zoo/ref | best opt/ref | fp32 peak frac. (ref / zoo / best opt) |")
-    print("|" + "---|" * (5 + len(keys)) + "---|")
+          + " | zoo/ref | best opt/ref | fp32 peak frac. (ref / zoo / best fp32 opt)"
+          + (" | bf16 peak frac. (best bf16 opt)" if args.bf16 else "") + " |")
+    print("|" + "---|" * (5 + len(keys) + bool(args.bf16)) + "---|")
     for r in results:
         thr = r["throughput"]
-        best = max((k for k in keys if k.startswith("opt") and not k.endswith("bf16")), key=lambda k: thr[k])
+        best = max((k for k in keys if k.startswith("opt") and "bf16" not in k), key=lambda k: thr[k])
+        best16 = max((k for k in keys if "bf16" in k), key=lambda k: thr[k], default=None)
         frac = r["peak_fraction"]
         print(f"| {r['model']} | {r['batch']} | {r['gmacs']:.2f} | " + " | ".join(f"{thr[k]:.1f}" for k in keys)
               + f" | {r['zoo_over_ref']:.2f}× | {r['best_opt_over_ref']:.2f}× | "
-              f"{frac['ref']:.1%} / {frac['zoo']:.1%} / {frac[best]:.1%} |")
+              f"{frac['ref']:.1%} / {frac['zoo']:.1%} / {frac[best]:.1%} |"
+              + (f" {frac[best16]:.1%} |" if best16 else ""))
     meta = {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
             "clock": args.clock,
             "cpu": cnnzoo.analysis.latency.device_name(torch.device("cpu")), "peaks_gflops": peaks,
