@@ -101,6 +101,24 @@ def test_reduced_precision_agrees(dtype, rtol):
     assert (out - ref).abs().max() / ref.abs().max() <= rtol
 
 
+def test_bf16_warns_only_where_it_is_emulated(monkeypatch):
+    import warnings
+
+    import cnnzoo.analysis.latency as latency
+
+    model = cnnzoo.create_model("lenet5")
+    monkeypatch.setattr(latency, "native_bf16", lambda device="cpu": False)
+    with pytest.warns(RuntimeWarning, match="optimize_for_inference in bf16: this CPU has no native bf16"):
+        optimize_for_inference(model, dtype="bf16")
+    monkeypatch.setattr(latency, "native_bf16", lambda device="cpu": True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        optimize_for_inference(model, dtype="bf16")
+        optimize_for_inference(model, dtype="fp16")  # fp16 on the CPU is not this warning's business
+    monkeypatch.undo()
+    assert isinstance(latency.native_bf16("cpu"), bool)
+
+
 def test_optimize_errors():
     with pytest.raises(ValueError, match="meta"):
         optimize_for_inference(cnnzoo.create_model("fashion_cnn", device="meta"))

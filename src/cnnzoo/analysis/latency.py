@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "device_name", "measure_latency", "matmul_peak", "parse_dtype"]
+__all__ = ["resolve_device", "device_name", "measure_latency", "matmul_peak", "parse_dtype", "native_bf16",
+           "bf16_emulation_warning"]
 
 _DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
@@ -57,6 +58,28 @@ def resolve_device(device: str | torch.device) -> torch.device:
     elif dev.type != "cpu":
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return dev
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device`` computes in bfloat16 natively: on the CPU, whether oneDNN has bf16 kernels
+    for it (AVX512-BF16, AMX or Arm BF16); elsewhere PyTorch emulates bf16 on the CPU, many times
+    slower than fp32 (1.3 against 142 GFLOP/s for a matrix product on a 2-core AVX2 EPYC)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+def bf16_emulation_warning(device: str | torch.device, what: str) -> str | None:
+    """The warning to give before running ``what`` in bf16 on ``device``, or None where bf16 is native."""
+    if native_bf16(device):
+        return None
+    return (f"{what} in bf16: this {torch.device(device).type.upper()} has no native bf16 arithmetic "
+            f"(no AVX512-BF16/AMX), so PyTorch emulates it, typically many times slower than fp32; "
+            f"use fp32 here")
 
 
 def device_name(device: torch.device) -> str:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
-from cnnzoo.analysis.latency import parse_dtype
+from cnnzoo.analysis.latency import bf16_emulation_warning, parse_dtype
 from cnnzoo.deploy.fold import example_input, fold_batchnorm
 
 __all__ = ["InferenceModel", "optimize_for_inference"]
@@ -127,6 +127,10 @@ def optimize_for_inference(
         folded = fold_batchnorm(model, example_inputs if example_inputs is not None else example_input(model))
     for p in model.parameters():
         p.requires_grad_(False)
+    if dt == torch.bfloat16:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        if msg := bf16_emulation_warning(device, "optimize_for_inference"):
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
     if dt != torch.float32:
         model = model.to(dt)
     if channels_last:

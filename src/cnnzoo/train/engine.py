@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from cnnzoo.analysis.latency import bf16_emulation_warning
 from cnnzoo.data import ImageData, iterate_batches, load_data
 from cnnzoo.layers.whitening import first_conv, patch_whitening_
 from cnnzoo.registry import create_model, model_info
@@ -255,6 +257,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     is_main = rank == 0
+    if cfg.amp == "bf16" and is_main and (msg := bf16_emulation_warning(device, "training")):
+        print(f"cnnzoo train: warning: {msg} (--amp none)", file=sys.stderr, flush=True)
 
     run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg.name = run_dir.name
