@@ -133,3 +133,37 @@ def test_patch_whitening_decorrelates_patches():
         patch_whitening_(nn.Conv2d(4, 4, 3, groups=2), torch.randn(2, 4, 8, 8))
     with pytest.raises(ValueError, match=r"expected images of shape \(N, 3, H, W\)"):
         patch_whitening_(nn.Conv2d(3, 4, 3), torch.randn(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2,
+                                    ceil_mode=True), dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1,
+                                    ceil_mode=True)])
+def test_maxpool_equals_torch_in_both_layouts(kwargs):
+    from cnnzoo.layers import MaxPool2d
+
+    fast, plain = MaxPool2d(**kwargs), nn.MaxPool2d(**kwargs)
+    x = torch.randn(2, 5, 17, 13)
+    x[0, :, :3, :3] = 1.0  # ties inside a window: the same element must win
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        a = inp.clone().requires_grad_()
+        b = inp.clone().requires_grad_()
+        out = fast(a)
+        ref = plain(b)
+        assert torch.equal(out, ref)
+        assert out.is_contiguous() == ref.is_contiguous()  # the input's layout is kept
+        assert out.is_contiguous(memory_format=torch.channels_last) == ref.is_contiguous(
+            memory_format=torch.channels_last)
+        g = torch.randn_like(ref)
+        out.backward(g)
+        ref.backward(g)
+        assert torch.equal(a.grad, b.grad)
+    assert repr(fast) == repr(plain)
+
+
+def test_maxpool_traces_as_plain_torch():
+    from cnnzoo.layers import MaxPool2d
+
+    traced = torch.jit.trace(MaxPool2d(3, 2, 1), torch.randn(1, 4, 8, 8))
+    assert "contiguous" not in str(traced.graph)  # no layout round trip in exported graphs
+    x = torch.randn(1, 4, 8, 8)
+    assert torch.equal(traced(x), nn.MaxPool2d(3, 2, 1)(x))

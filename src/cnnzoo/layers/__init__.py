@@ -11,6 +11,7 @@ from cnnzoo.layers.helpers import make_divisible, round_repeats, to_2tuple
 from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.layers.inverted_residual import BlockOptions, FusedMBConv, MBConv, Stage, build_stages
 from cnnzoo.layers.padding import Conv2dSame, MaxPool2dSame, create_conv2d, pad_same
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.layers.separable import DepthwiseSeparableConv
 from cnnzoo.layers.shuffle import ChannelShuffle, channel_shuffle
 from cnnzoo.layers.split_attention import RadixSoftmax, SplitAttention
@@ -28,6 +29,7 @@ __all__ = [
     "FusedMBConv",
     "InceptionBlock",
     "MBConv",
+    "MaxPool2d",
     "MaxPool2dSame",
     "RadixSoftmax",
     "SplitAttention",

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers.classifier import ClassifierHead
+from cnnzoo.layers.pooling import is_exporting as _is_exporting
 
 
 class ZooModel(nn.Module):
@@ -79,12 +80,3 @@ class ZooModel(nn.Module):
         """Width of the pre-logits features."""
         head = self.head
         return head.num_features if isinstance(head, ClassifierHead) else int(head.num_features)
-
-
-def _is_exporting() -> bool:
-    onnx = getattr(torch, "onnx", None)
-    compiler = getattr(torch, "compiler", None)
-    exporting = bool(onnx is not None and hasattr(onnx, "is_in_onnx_export") and onnx.is_in_onnx_export())
-    if compiler is not None and hasattr(compiler, "is_compiling"):
-        exporting = exporting or compiler.is_compiling()
-    return exporting

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -57,7 +58,7 @@ class AlexNet(ZooModel):
             if pool:
                 # a stage ends where it is pooled: its map is the one going into the pool
                 self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=f"features.{len(layers) - 1}"))
-                layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+                layers.append(MaxPool2d(kernel_size=3, stride=2))
                 reduction *= 2
         self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=f"features.{len(layers) - 1}"))
         self.features = nn.Sequential(*layers)

@@ -30,6 +30,7 @@ from torch import nn
 
 from cnnzoo.layers import ClassifierHead
 from cnnzoo.layers.init import init_conv_norm_linear
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -119,7 +120,7 @@ class DenseNet(ZooModel):
         self.features.add_module("conv0", nn.Conv2d(in_chans, num_init_features, 7, 2, 3, bias=False))
         self.features.add_module("norm0", nn.BatchNorm2d(num_init_features))
         self.features.add_module("relu0", nn.ReLU(inplace=True))
-        self.features.add_module("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        self.features.add_module("pool0", MaxPool2d(kernel_size=3, stride=2, padding=1))
         self.feature_info.append(dict(num_chs=num_init_features, reduction=2, module="features.relu0"))
         chs, reduction = num_init_features, 4
         for i, num_layers in enumerate(block_config):

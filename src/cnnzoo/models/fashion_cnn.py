@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -38,7 +39,7 @@ class FashionCNN(ZooModel):
             for _ in range(n):
                 layers.append(ConvNormAct(chs, out_chs, k, norm_layer=norm))
                 chs = out_chs
-            layers.append(nn.MaxPool2d(2))
+            layers.append(MaxPool2d(2))
             self.feature_info.append(dict(num_chs=chs, reduction=2 ** (i + 1), module=f"features.{len(layers) - 1}"))
         self.features = nn.Sequential(*layers)
         self.head = ClassifierHead(chs, num_classes, pool_size=3, hidden=(128, 64), hidden_drop=drop_rate)

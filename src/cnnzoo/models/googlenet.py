@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, InceptionBlock
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._staged import StagedModel
 from cnnzoo.registry import register_model
 
@@ -51,7 +52,7 @@ def inception_module(n1x1: int, n3x3red: int, n3x3: int, n5x5red: int, n5x5: int
         "branch1": [(n1x1, 1)],
         "branch2": [(n3x3red, 1), (n3x3, 3)],
         "branch3": [(n5x5red, 1), (n5x5, k5x5)],
-        "branch4": [partial(nn.MaxPool2d, 3, stride=1, padding=1, ceil_mode=True), (pool_proj, 1)],
+        "branch4": [partial(MaxPool2d, 3, stride=1, padding=1, ceil_mode=True), (pool_proj, 1)],
     }
 
 
@@ -81,10 +82,10 @@ def add_googlenet_stem(model: StagedModel, in_chans: int, conv) -> None:
     """Table 1's first rows, shared by BN-Inception (its Figure 5): convolution 7×7/2 (64), max pool 3×3/2,
     convolution 1×1 (64) and 3×3 (192), max pool 3×3/2 — stages ``conv1`` (stride 2) and ``conv3`` (stride 4)."""
     model.add_stage("conv1", conv(in_chans, 64, 7, stride=2))
-    model.add_stage("maxpool1", nn.MaxPool2d(3, stride=2, ceil_mode=True))
+    model.add_stage("maxpool1", MaxPool2d(3, stride=2, ceil_mode=True))
     model.add_stage("conv2", conv(64, 64, 1))
     model.add_stage("conv3", conv(64, 192, 3))
-    model.add_stage("maxpool2", nn.MaxPool2d(3, stride=2, ceil_mode=True))
+    model.add_stage("maxpool2", MaxPool2d(3, stride=2, ceil_mode=True))
     model.feature_info = [dict(num_chs=64, reduction=2, module="conv1"),
                           dict(num_chs=192, reduction=4, module="conv3")]
 
@@ -109,7 +110,7 @@ class GoogLeNet(StagedModel):
             if name in GOOGLENET_POOLS:
                 self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=name))
                 pool, kernel = GOOGLENET_POOLS[name]
-                self.add_stage(pool, nn.MaxPool2d(kernel, stride=2, ceil_mode=True))
+                self.add_stage(pool, MaxPool2d(kernel, stride=2, ceil_mode=True))
                 reduction *= 2
         self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=self.stage_names[-1]))
         self.head = ClassifierHead(chs, num_classes, drop_rate=drop_rate)

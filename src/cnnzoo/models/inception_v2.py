@@ -23,6 +23,7 @@ from functools import partial
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, InceptionBlock
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._staged import StagedModel
 from cnnzoo.models.googlenet import add_googlenet_stem
 from cnnzoo.registry import register_model
@@ -46,7 +47,7 @@ BN_INCEPTION_TABLE = [
 def bn_inception_module(n1x1: int, n3x3red: int, n3x3: int, d3x3red: int, d3x3: int, pool: str,
                         pool_proj: int, stride: int) -> dict:
     """One row of the table as branches: 1×1 | 1×1 → 3×3 | 1×1 → 3×3 → 3×3 | pool (→ 1×1)."""
-    pool_layer = partial(nn.AvgPool2d if pool == "avg" else nn.MaxPool2d, 3, stride=stride, padding=1)
+    pool_layer = partial(nn.AvgPool2d if pool == "avg" else MaxPool2d, 3, stride=stride, padding=1)
     branches = {
         "branch1": [(n1x1, 1)],
         "branch2": [(n3x3red, 1), (n3x3, 3, stride)],

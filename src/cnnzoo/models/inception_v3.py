@@ -24,11 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, InceptionBlock
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._staged import StagedModel
 from cnnzoo.registry import register_model
 
 AVG_POOL = partial(nn.AvgPool2d, 3, stride=1, padding=1)
-MAX_POOL_S2 = partial(nn.MaxPool2d, 3, stride=2)
+MAX_POOL_S2 = partial(MaxPool2d, 3, stride=2)
 
 # A convolution is (filters, kernel[, stride[, padding]]); padding 0 is the paper's "valid".
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from cnnzoo.layers import ClassifierHead, DropPath, SqueezeExcite, drop_path_rates
 from cnnzoo.layers.init import init_conv_norm_linear
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -163,7 +164,7 @@ class ResNet(ZooModel):
             self.conv1 = nn.Conv2d(in_chans, inplanes, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = MaxPool2d(3, 2, 1)
         self.feature_info.append(dict(num_chs=inplanes, reduction=2, module="relu"))
 
         rates = iter(drop_path_rates(sum(layers), drop_path_rate))

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ChannelShuffle, ClassifierHead, ConvNormAct, DropPath, drop_path_rates
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -99,7 +100,7 @@ class ShuffleNetV1(ZooModel):
         self.groups, self.scale = groups, scale
         stem, stage_chs = shufflenet_v1_channels(groups, scale)
         self.conv1 = ConvNormAct(in_chans, stem, 3, stride=2)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(3, stride=2, padding=1)
         self.feature_info += [dict(num_chs=stem, reduction=2, module="conv1"),
                               dict(num_chs=stem, reduction=4, module="maxpool")]
         rates = iter(drop_path_rates(sum(repeats), drop_path_rate))

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, channel_shuffle
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -75,7 +76,7 @@ class ShuffleNetV2(ZooModel):
                  drop_rate: float = 0.0, repeats: list[int] = SHUFFLENET_V2_REPEATS) -> None:
         super().__init__(in_chans, num_classes, min_size=32)
         self.conv1 = ConvNormAct(in_chans, STEM_CHANNELS, 3, stride=2)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(3, stride=2, padding=1)
         self.feature_info += [dict(num_chs=STEM_CHANNELS, reduction=2, module="conv1"),
                               dict(num_chs=STEM_CHANNELS, reduction=4, module="maxpool")]
         chs, reduction = STEM_CHANNELS, 4

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ConvClassifierHead
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -69,7 +70,7 @@ class SqueezeNet(ZooModel):
         for item in cfg["layers"]:
             if item == "M":
                 self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=f"features.{len(layers) - 1}"))
-                layers.append(nn.MaxPool2d(3, stride=2, ceil_mode=True))
+                layers.append(MaxPool2d(3, stride=2, ceil_mode=True))
                 reduction *= 2
             else:
                 layers.append(Fire(chs, *item))

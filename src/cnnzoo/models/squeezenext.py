@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, DropPath, drop_path_rates
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -78,7 +79,7 @@ class SqueezeNext(ZooModel):
             raise ValueError(f"width must be > 0, got {width!r}")
         stem = int(STEM_CHANNELS * width)
         self.stem = ConvNormAct(in_chans, stem, 7, stride=2, padding=1, bias=True)
-        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.pool = MaxPool2d(3, stride=2, ceil_mode=True)
         self.feature_info.append(dict(num_chs=stem, reduction=2, module="stem"))
         rates = iter(drop_path_rates(sum(blocks), drop_path_rate))
         chs, reduction = stem, 4

@@ -16,6 +16,7 @@ from torch import nn
 
 from cnnzoo.layers import ClassifierHead
 from cnnzoo.layers.init import init_conv_norm_linear
+from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
 
@@ -48,7 +49,7 @@ class VGG(ZooModel):
                     layers.append(nn.BatchNorm2d(width))
                 layers.append(nn.ReLU(inplace=True))
                 chs = width
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            layers.append(MaxPool2d(kernel_size=2, stride=2))
             pool = f"features.{len(layers) - 1}"
             self.feature_info.append(dict(num_chs=chs, reduction=2 ** (stage + 1), module=pool))
         self.features = nn.Sequential(*layers)

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from cnnzoo.layers import ConvNormAct, create_act
+from cnnzoo.layers.pooling import MaxPool2d
 
 __all__ = ["BiFPN", "BiFPNLayer", "FastNormalizedFusion"]
 
@@ -151,7 +152,7 @@ class BiFPN(nn.Module):
             for c in in_channels
         )
         self.extra = nn.ModuleList(
-            nn.MaxPool2d(kernel_size=3, stride=2, padding=1) for _ in range(extra_levels)
+            MaxPool2d(kernel_size=3, stride=2, padding=1) for _ in range(extra_levels)
         )
         self.layers = nn.ModuleList(
             BiFPNLayer(self.num_levels, out_channels, act_layer, eps) for _ in range(num_layers)
