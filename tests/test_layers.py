@@ -167,3 +167,36 @@ def test_maxpool_traces_as_plain_torch():
     assert "contiguous" not in str(traced.graph)  # no layout round trip in exported graphs
     x = torch.randn(1, 4, 8, 8)
     assert torch.equal(traced(x), nn.MaxPool2d(3, 2, 1)(x))
+
+
+def test_add_residual_in_place_only_where_safe():
+    from cnnzoo.layers import add_residual
+
+    a, b = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    expected = a + b
+    with torch.no_grad():
+        out = add_residual(a, b)
+    assert out is a and torch.equal(out, expected)  # inference: written into the branch
+    a = torch.randn(2, 3, 4, 4, requires_grad=True)
+    out = add_residual(a * 1.0, b)
+    assert out.grad_fn is not None and out.data_ptr() != a.data_ptr()
+    out.sum().backward()
+    assert torch.equal(a.grad, torch.ones_like(a))
+    low = torch.randn(2, 3, 4, 4, dtype=torch.bfloat16)
+    with torch.no_grad():
+        mixed = add_residual(low, b)  # the sum is float32: never squeezed into the bf16 branch
+        assert mixed.dtype == torch.float32 and mixed is not low
+        broadcast = add_residual(torch.randn(2, 3, 1, 1), b)
+        assert broadcast.shape == (2, 3, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "shufflenet_v1_g3", "wrn10_2"])
+def test_in_place_residuals_keep_outputs(name):
+    import cnnzoo
+
+    model = cnnzoo.create_model(name).eval()
+    size = cnnzoo.model_info(name).min_size if name != "wrn10_2" else 32
+    x = torch.randn(2, model.in_chans, max(size, 32), max(size, 32))
+    with_grad = model(x)
+    with torch.no_grad():
+        assert torch.equal(model(x), with_grad.detach())

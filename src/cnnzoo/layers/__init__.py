@@ -6,7 +6,7 @@ from cnnzoo.layers.branches import InceptionBlock, build_branch
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_head import ConvClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
-from cnnzoo.layers.drop_path import DropPath, drop_path, drop_path_rates
+from cnnzoo.layers.drop_path import DropPath, add_residual, drop_path, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats, to_2tuple
 from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.layers.inverted_residual import BlockOptions, FusedMBConv, MBConv, Stage, build_stages
@@ -35,6 +35,7 @@ __all__ = [
     "SplitAttention",
     "SqueezeExcite",
     "Stage",
+    "add_residual",
     "aux_loss",
     "build_branch",
     "build_stages",

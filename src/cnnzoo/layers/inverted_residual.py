@@ -26,7 +26,7 @@ from torch import nn
 
 from cnnzoo.layers.activations import ActLayer
 from cnnzoo.layers.conv_norm_act import ConvNormAct
-from cnnzoo.layers.drop_path import DropPath, drop_path_rates
+from cnnzoo.layers.drop_path import DropPath, add_residual, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
@@ -132,7 +132,7 @@ class MBConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv_pwl(self.se(self.conv_dw(self.conv_pw(x))))
-        return x + self.drop_path(y) if self.has_skip else y
+        return add_residual(self.drop_path(y), x) if self.has_skip else y
 
 
 class FusedMBConv(nn.Module):
@@ -157,7 +157,7 @@ class FusedMBConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv_pwl(self.se(self.conv_exp(x)))
-        return x + self.drop_path(y) if self.has_skip else y
+        return add_residual(self.drop_path(y), x) if self.has_skip else y
 
 
 _BLOCKS: dict[str, type[nn.Module]] = {"mbconv": MBConv, "fused": FusedMBConv}

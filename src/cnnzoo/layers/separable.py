@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers.activations import ActLayer, create_act
-from cnnzoo.layers.drop_path import DropPath
+from cnnzoo.layers.drop_path import DropPath, add_residual
 from cnnzoo.layers.padding import create_conv2d
 
 
@@ -69,5 +69,5 @@ class DepthwiseSeparableConv(nn.Module):
         x = self.se(x)
         x = self.act2(self.bn2(self.conv_pw(x)))
         if self.has_skip:
-            x = self.drop_path(x) + shortcut
+            x = add_residual(self.drop_path(x), shortcut)
         return x

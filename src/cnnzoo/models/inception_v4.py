@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, DropPath, InceptionBlock, build_branch, drop_path_rates
+from cnnzoo.layers.drop_path import add_residual
 from cnnzoo.models._staged import StagedModel
 from cnnzoo.registry import register_model
 
@@ -186,7 +187,7 @@ class InceptionResidual(InceptionBlock):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2d(super().forward(x)) * self.scale
-        return self.act(self.drop_path(out) + x)
+        return self.act(add_residual(self.drop_path(out), x))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale}"

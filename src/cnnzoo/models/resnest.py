@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import DropPath, SplitAttention
+from cnnzoo.layers.drop_path import add_residual
 from cnnzoo.models.resnet import ResNet
 from cnnzoo.registry import register_model
 
@@ -77,7 +78,7 @@ class ResNeStBottleneck(nn.Module):
         if self.avd_last is not None:
             out = self.avd_last(out)
         out = self.bn3(self.conv3(out))
-        return self.relu(self.drop_path(out) + shortcut)
+        return self.relu(add_residual(self.drop_path(out), shortcut))
 
 
 def resnest(variant: str, **kwargs: Any) -> ResNet:

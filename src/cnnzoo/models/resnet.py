@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, DropPath, SqueezeExcite, drop_path_rates
+from cnnzoo.layers.drop_path import add_residual
 from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
@@ -58,7 +59,7 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         if self.se is not None:
             out = self.se(out)
-        return self.relu(self.drop_path(out) + shortcut)
+        return self.relu(add_residual(self.drop_path(out), shortcut))
 
 
 class Bottleneck(nn.Module):
@@ -96,7 +97,7 @@ class Bottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         if self.se is not None:
             out = self.se(out)
-        return self.relu(self.drop_path(out) + shortcut)
+        return self.relu(add_residual(self.drop_path(out), shortcut))
 
 
 def projection_shortcut(in_chs: int, out_chs: int, stride: int, avg_down: bool = False,

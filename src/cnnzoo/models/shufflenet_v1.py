@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ChannelShuffle, ClassifierHead, ConvNormAct, DropPath, drop_path_rates
+from cnnzoo.layers.drop_path import add_residual
 from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
@@ -71,7 +72,7 @@ class ShuffleV1Unit(nn.Module):
         out = self.conv3(self.conv2(self.shuffle(self.conv1(x))))
         if self.stride == 2:
             return self.act(torch.cat((self.shortcut(x), out), dim=1))
-        return self.act(x + self.drop_path(out))
+        return self.act(add_residual(self.drop_path(out), x))
 
 
 def shufflenet_v1_channels(groups: int, scale: float = 1.0) -> tuple[int, list[int]]:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, DropPath, drop_path_rates
+from cnnzoo.layers.drop_path import add_residual
 from cnnzoo.layers.pooling import MaxPool2d
 from cnnzoo.models._base import ZooModel
 from cnnzoo.registry import register_model
@@ -66,7 +67,7 @@ class SqueezeNextBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.shortcut(x)
         x = self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
-        return self.act(self.drop_path(x) + shortcut)
+        return self.act(add_residual(self.drop_path(x), shortcut))
 
 
 class SqueezeNext(ZooModel):

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers import ClassifierHead, DropPath, drop_path_rates
+from cnnzoo.layers.drop_path import add_residual
 from cnnzoo.layers.init import init_conv_norm_linear
 from cnnzoo.layers.small_stem import small_image_stem
 from cnnzoo.models._base import ZooModel
@@ -62,7 +63,7 @@ class WideBasicBlock(nn.Module):
         shortcut = x if self.shortcut is None else self.shortcut(out)
         out = self.conv1(out)
         out = self.conv2(self.drop(self.relu2(self.bn2(out))))
-        return shortcut + self.drop_path(out)
+        return add_residual(self.drop_path(out), shortcut)
 
 
 class WideResNetCifar(ZooModel):
