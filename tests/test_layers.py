@@ -200,3 +200,16 @@ def test_in_place_residuals_keep_outputs(name):
     with_grad = model(x)
     with torch.no_grad():
         assert torch.equal(model(x), with_grad.detach())
+
+
+def test_add_residual_keeps_one_compiled_graph():
+    import torch._dynamo as dynamo
+
+    from cnnzoo.layers import add_residual
+
+    def block(x):
+        return torch.relu(add_residual(x * 2.0, x))
+
+    with torch.no_grad():
+        explained = dynamo.explain(block)(torch.randn(1, 2, 4, 4))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1

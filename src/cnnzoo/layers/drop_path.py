@@ -31,14 +31,14 @@ class DropPath(nn.Module):
 
 def add_residual(branch: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
     """``branch + shortcut``, the sum of a residual block, written into ``branch`` where nothing needs it
-    any more: when no gradient is recorded (inference) and the sum has ``branch``'s shape and dtype.
+    any more: when no gradient is recorded (inference) and both have the same shape and dtype.
 
     An out-of-place sum allocates a whole feature map per block: at batch 16 ResNet-50's sixteen sums
     took 99 ms per forward on two Zen 4 threads, in place 22 ms (torchvision adds in place too). While
     training it stays out of place, so that no block's saved tensors are ever overwritten.
     """
     if (not branch.requires_grad and not shortcut.requires_grad and branch.shape == shortcut.shape
-            and branch.dtype == torch.result_type(branch, shortcut)):
+            and branch.dtype == shortcut.dtype):  # (torch.result_type would break torch.compile's graph)
         return branch.add_(shortcut)
     return branch + shortcut
 
