@@ -1,8 +1,10 @@
-"""Small arithmetic helpers shared by the families."""
+"""Small helpers shared by the families."""
 
 from __future__ import annotations
 
 import math
+
+import torch
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -25,3 +27,13 @@ def round_repeats(repeats: int, depth_mult: float) -> int:
 
 def to_2tuple(x: int | tuple[int, int]) -> tuple[int, int]:
     return (x, x) if isinstance(x, int) else (int(x[0]), int(x[1]))
+
+
+def is_exporting() -> bool:
+    """True while ONNX export or a ``torch.compile``/``torch.export`` trace runs the model."""
+    onnx = getattr(torch, "onnx", None)
+    compiler = getattr(torch, "compiler", None)
+    exporting = bool(onnx is not None and hasattr(onnx, "is_in_onnx_export") and onnx.is_in_onnx_export())
+    if compiler is not None and hasattr(compiler, "is_compiling"):
+        exporting = exporting or compiler.is_compiling()
+    return exporting

@@ -5,17 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MaxPool2d", "is_exporting"]
+from cnnzoo.layers.helpers import is_exporting
 
-
-def is_exporting() -> bool:
-    """True while ONNX export or a ``torch.compile``/``torch.export`` trace runs the model."""
-    onnx = getattr(torch, "onnx", None)
-    compiler = getattr(torch, "compiler", None)
-    exporting = bool(onnx is not None and hasattr(onnx, "is_in_onnx_export") and onnx.is_in_onnx_export())
-    if compiler is not None and hasattr(compiler, "is_compiling"):
-        exporting = exporting or compiler.is_compiling()
-    return exporting
+__all__ = ["MaxPool2d"]
 
 
 class MaxPool2d(nn.MaxPool2d):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cnnzoo.layers.classifier import ClassifierHead
-from cnnzoo.layers.pooling import is_exporting as _is_exporting
+from cnnzoo.layers.helpers import is_exporting as _is_exporting
 
 
 class ZooModel(nn.Module):
