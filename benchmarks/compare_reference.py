@@ -90,6 +90,7 @@ def main() -> int:
     import torch
 
     import cnnzoo
+    import cnnzoo.device
     from cnnzoo.analysis import count_macs, matmul_peak, measure_latency
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -205,7 +206,7 @@ def main() -> int:
               + (f" {frac[best16]:.1%} |" if best16 else ""))
     meta = {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
             "clock": args.clock,
-            "cpu": cnnzoo.analysis.latency.device_name(torch.device("cpu")), "peaks_gflops": peaks,
+            "cpu": cnnzoo.device.device_name(torch.device("cpu")), "peaks_gflops": peaks,
             "rounds": args.rounds, "repeats": args.repeats, "warmup": args.warmup, "missing": missing,
             "load_avg": os.getloadavg()}
     print(json.dumps(meta))

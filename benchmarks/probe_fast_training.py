@@ -116,7 +116,7 @@ if a.init == "he":
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-if a.whiten:  # the 2×2 patches' whitening transform as ± pairs, frozen (cf. cnnzoo.layers.whitening)
+if a.whiten:  # the 2×2 patches' whitening transform as ± pairs, frozen (cf. cnnzoo.train.whitening)
     pt = F.unfold(xtr[:10000].float().contiguous(), 2, stride=2).transpose(1, 2).reshape(-1, 4)
     pt = pt - pt.mean(0)
     ev, vecs = torch.linalg.eigh(pt.T @ pt / len(pt))

@@ -20,8 +20,8 @@ import torch
 import yaml
 
 import cnnzoo
+from cnnzoo.train.fashion_mnist_eval import accuracy, load_split
 from cnnzoo.weights import parse_metadata, read_metadata, save_weights
-from cnnzoo.weights._fashion_mnist import accuracy, load_split
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "cnnzoo" / "weights" / "pretrained"
 

@@ -22,8 +22,9 @@ from cnnzoo.analysis.formulas import (
     grouped_conv1x1_mac,
     grouped_conv1x1_mac_at_flops,
 )
-from cnnzoo.analysis.latency import matmul_peak, parse_dtype, resolve_device
+from cnnzoo.analysis.latency import matmul_peak
 from cnnzoo.cli import main
+from cnnzoo.device import parse_dtype, resolve_device
 
 
 def meta_profile(model: nn.Module, shape: tuple[int, ...]):

@@ -104,7 +104,7 @@ def test_reduced_precision_agrees(dtype, rtol):
 def test_bf16_warns_only_where_it_is_emulated(monkeypatch):
     import warnings
 
-    import cnnzoo.analysis.latency as latency
+    import cnnzoo.device as latency
 
     model = cnnzoo.create_model("lenet5")
     monkeypatch.setattr(latency, "native_bf16", lambda device="cpu": False)

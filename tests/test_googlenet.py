@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import cnnzoo
-from cnnzoo.layers import aux_loss
 from cnnzoo.models.googlenet import GOOGLENET_TABLE
+from cnnzoo.train.losses import aux_loss
 from tests._oracle import check_layout_fixture
 
 

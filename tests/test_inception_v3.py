@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnzoo
-from cnnzoo.layers import aux_loss
+from cnnzoo.train.losses import aux_loss
 from tests._oracle import check_layout_fixture
 
 

@@ -101,7 +101,7 @@ def test_classifier_head_reset_and_pre_logits():
 
 
 def test_patch_whitening_decorrelates_patches():
-    from cnnzoo.layers.whitening import first_conv, patch_whitening_
+    from cnnzoo.train.whitening import first_conv, patch_whitening_
 
     torch.manual_seed(0)
     # Images whose 2×2 patches are strongly correlated: a smooth field plus a little noise.

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import cnnzoo
+from cnnzoo.train.fashion_mnist_eval import accuracy, data_root, load_split
 from cnnzoo.weights import pretrained_path, shipped_defaults, shipped_models
-from cnnzoo.weights._fashion_mnist import accuracy, data_root, load_split
 
 SHIPPED = shipped_models()
 

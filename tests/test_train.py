@@ -242,7 +242,7 @@ def test_clip_grad_bounds_the_global_gradient_norm(tmp_path, monkeypatch):
 
 @needs_fmnist
 def test_whitened_stem_is_set_from_the_data_and_stays_frozen(tmp_path):
-    from cnnzoo.layers.whitening import patch_whitening_
+    from cnnzoo.train.whitening import patch_whitening_
 
     cfg = TrainConfig(**{**TINY, "model": "resnet8", "model_kwargs": {"stem_stride": 2}, "img_size": 16},
                       whiten_stem=True, epochs=1, batch_size=50, train_subset=300, test_subset=100,
@@ -462,7 +462,7 @@ def test_sync_bn_on_cpu_is_a_clear_error(tmp_path):
 
 @needs_fmnist
 def test_bf16_on_a_cpu_without_native_bf16_warns(tmp_path, monkeypatch, capsys):
-    import cnnzoo.analysis.latency as latency
+    import cnnzoo.device as latency
 
     monkeypatch.setattr(latency, "native_bf16", lambda device="cpu": False)
     cfg = TrainConfig(**TINY, epochs=1, batch_size=50, train_subset=100, test_subset=50, amp="bf16",

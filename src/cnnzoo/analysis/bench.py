@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from cnnzoo.analysis.flops import count_macs
-from cnnzoo.analysis.latency import matmul_peak, measure_latency, parse_dtype, resolve_device
+from cnnzoo.analysis.latency import matmul_peak, measure_latency
+from cnnzoo.device import parse_dtype, resolve_device
 
 __all__ = ["prepare_model", "bench_models", "rows_to_table", "rows_to_csv", "plot_macs_vs_latency"]
 

@@ -9,7 +9,6 @@ finished work. Every result records the threads, the device and the PyTorch vers
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -17,84 +16,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "device_name", "measure_latency", "matmul_peak", "parse_dtype", "native_bf16",
-           "bf16_emulation_warning"]
+from cnnzoo.device import device_name, parse_dtype, resolve_device
 
-_DTYPES = {
-    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
-    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-}
-
-
-def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
-    """``"fp32"``/``"bf16"``/``"fp16"`` (or a torch dtype) → the torch dtype; ``None`` → float32."""
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        if dtype not in _DTYPES.values():
-            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
-        return dtype
-    key = str(dtype).lower()
-    if key not in _DTYPES:
-        raise ValueError(f"dtype must be one of fp32, bf16, fp16, got {dtype!r}")
-    return _DTYPES[key]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Check that ``device`` can run here; a clear ``ValueError`` when CUDA is asked for and absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda' (or 'cuda:N')") from err
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {device!r} requested but CUDA is not available (torch {torch.__version__}, "
-                f"torch.cuda.is_available() is False); use --device cpu"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    elif dev.type != "cpu":
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    return dev
-
-
-def native_bf16(device: str | torch.device = "cpu") -> bool:
-    """Whether ``device`` computes in bfloat16 natively: on the CPU, whether oneDNN has bf16 kernels
-    for it (AVX512-BF16, AMX or Arm BF16); elsewhere PyTorch emulates bf16 on the CPU, many times
-    slower than fp32 (1.3 against 142 GFLOP/s for a matrix product on a 2-core AVX2 EPYC)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
-        return False
-
-
-def bf16_emulation_warning(device: str | torch.device, what: str) -> str | None:
-    """The warning to give before running ``what`` in bf16 on ``device``, or None where bf16 is native."""
-    if native_bf16(device):
-        return None
-    return (f"{what} in bf16: this {torch.device(device).type.upper()} has no native bf16 arithmetic "
-            f"(no AVX512-BF16/AMX), so PyTorch emulates it, typically many times slower than fp32; "
-            f"use fp32 here")
-
-
-def device_name(device: torch.device) -> str:
-    """A human-readable name of the processor behind ``device``."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
+__all__ = ["measure_latency", "matmul_peak"]
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":

@@ -281,7 +281,8 @@ def profile_model(
 ) -> ModelProfile:
     """Profile a registered model: counts on ``meta`` at (``batch_size``, C, ``img_size``, ``img_size``),
     then (``latency=True``) the measured latency of a randomly initialised copy on ``device``."""
-    from cnnzoo.analysis.latency import measure_latency, resolve_device
+    from cnnzoo.analysis.latency import measure_latency
+    from cnnzoo.device import resolve_device
     from cnnzoo.registry import create_model, model_info
 
     info = model_info(name)

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
-from cnnzoo.analysis.latency import bf16_emulation_warning, parse_dtype
 from cnnzoo.deploy.fold import example_input, fold_batchnorm
+from cnnzoo.device import bf16_emulation_warning, parse_dtype
 
 __all__ = ["InferenceModel", "optimize_for_inference"]
 

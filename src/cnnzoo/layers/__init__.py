@@ -1,7 +1,6 @@
 """Shared building blocks: every family is built from these."""
 
 from cnnzoo.layers.activations import create_act, get_act_layer
-from cnnzoo.layers.aux_loss import aux_loss
 from cnnzoo.layers.branches import InceptionBlock, build_branch
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_head import ConvClassifierHead
@@ -36,7 +35,6 @@ __all__ = [
     "SqueezeExcite",
     "Stage",
     "add_residual",
-    "aux_loss",
     "build_branch",
     "build_stages",
     "channel_shuffle",

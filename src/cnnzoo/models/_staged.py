@@ -5,7 +5,7 @@ Convention for every model with auxiliary heads: with ``aux_logits=True`` and in
 ``forward`` returns ``(logits, aux1, …)`` (auxiliary heads in network order); in eval mode, or with
 ``aux_logits=False``, the logits tensor alone. ``forward_features`` (and ``features_only``) never
 run the auxiliary heads; ``reset_classifier`` resets them to the same number of classes. Train with
-:func:`cnnzoo.layers.aux_loss`.
+:func:`cnnzoo.train.losses.aux_loss`.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0
     6,624,904 with ``aux_logits=False`` (both as torchvision).
 
     ``aux_logits``: in training mode return ``(logits, aux1, aux2)``; train with
-    ``cnnzoo.layers.aux_loss`` (main + 0.3·aux1 + 0.3·aux2). ``paper_5x5``: the paper's 5×5 kernel
+    ``cnnzoo.train.losses.aux_loss`` (main + 0.3·aux1 + 0.3·aux2). ``paper_5x5``: the paper's 5×5 kernel
     instead of torchvision's 3×3 in the third branch. ``drop_rate``: dropout before the classifier
     (the paper 0.4, torchvision 0.2).
     """

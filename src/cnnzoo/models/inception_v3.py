@@ -161,7 +161,7 @@ def inception_v3(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 
     """Inception v3: 27,161,264 parameters with the auxiliary classifier (the default), 23,834,568 with
     ``aux_logits=False`` (both as torchvision and timm). Minimum input 75×75.
 
-    ``aux_logits``: in training mode return ``(logits, aux)``; train with ``cnnzoo.layers.aux_loss``.
+    ``aux_logits``: in training mode return ``(logits, aux)``; train with ``cnnzoo.train.losses.aux_loss``.
     ``drop_rate``: dropout before the classifier (torchvision 0.5).
     """
     return InceptionV3(num_classes, in_chans, drop_rate, aux_logits=aux_logits)

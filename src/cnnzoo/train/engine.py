@@ -9,7 +9,6 @@ deterministic mode a killed and resumed run ends with the same weights as an uni
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -26,9 +25,8 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from cnnzoo.analysis.latency import bf16_emulation_warning
 from cnnzoo.data import ImageData, iterate_batches, load_data
-from cnnzoo.layers.whitening import first_conv, patch_whitening_
+from cnnzoo.device import autocast, bf16_emulation_warning
 from cnnzoo.registry import create_model, model_info
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.augment import BatchAugment, soft_targets
@@ -36,6 +34,7 @@ from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves, write_csv
+from cnnzoo.train.whitening import first_conv, patch_whitening_
 
 __all__ = ["train", "evaluate", "EvalResult", "stage_settings", "compute_loss", "NonFiniteLossError"]
 
@@ -79,13 +78,6 @@ def _split_outputs(out: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
     if isinstance(out, (tuple, list)):
         return out[0], list(out[1:])
     return out, []
-
-
-def _autocast(device: torch.device, amp: str):
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def _prepare(x_uint8: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -143,7 +135,7 @@ def evaluate(model: nn.Module, data: ImageData, img_size: int, batch_size: int =
         y = data.labels[idx].to(device)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = _split_outputs(model(x))[0].float()
             if tta_flip:
                 logits2 = _split_outputs(model(torch.flip(x, dims=[3])))[0].float()
@@ -382,7 +374,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             targets = soft_targets(y, n_cls, cfg.label_smoothing, mix)
-            with _autocast(device, cfg.amp):
+            with autocast(device, cfg.amp):
                 logits, aux = _split_outputs(net(x))
             loss = compute_loss(logits, aux, targets, cfg.aux_weight)
             if not torch.isfinite(loss).all():

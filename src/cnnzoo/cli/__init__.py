@@ -8,11 +8,11 @@ import sys
 
 # Modules with ``add_parser(subparsers)``; each registers its sub-commands and their handlers.
 COMMAND_MODULES = [
-    "cnnzoo.commands",
-    "cnnzoo.analysis.cli",
-    "cnnzoo.export.cli",
-    "cnnzoo.weights.commands",
-    "cnnzoo.train.cli",
+    "cnnzoo.cli.zoo",
+    "cnnzoo.cli.analysis",
+    "cnnzoo.cli.export",
+    "cnnzoo.cli.weights",
+    "cnnzoo.cli.train",
 ]
 
 
