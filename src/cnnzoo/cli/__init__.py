@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "cnnzoo.cli.export",
     "cnnzoo.cli.weights",
     "cnnzoo.cli.train",
+    "cnnzoo.cli.evaluate",
 ]
 
 
