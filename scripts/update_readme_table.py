@@ -1,17 +1,29 @@
-"""Regenerate the README's model table from the registry (parameters and GMACs on the meta device).
+"""Measure every registered model once (parameters, GMACs, smallest input; on the meta device) into
+``src/cnnzoo/zoo_facts.json``, the table `cnnzoo list` and `model_info(...).params` read, and
+regenerate the README's model table from it.
 
     python scripts/update_readme_table.py
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
+from cnnzoo.checkpoint import write_text
 from cnnzoo.registry import list_models
-from cnnzoo.zoo import zoo_row
+from cnnzoo.zoo import measure_facts, zoo_row
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+FACTS = ROOT / "src" / "cnnzoo" / "zoo_facts.json"
+
+
+def facts_json() -> str:
+    """The facts of every registered model, measured afresh, as the JSON text of ``zoo_facts.json``."""
+    return json.dumps({n: dataclasses.asdict(measure_facts(n)) for n in list_models()}, indent=1) + "\n"
 BEGIN, END = "<!-- model-table:begin -->", "<!-- model-table:end -->"
 
 
@@ -26,14 +38,15 @@ def table() -> str:
 
 
 def main() -> None:
+    write_text(FACTS, facts_json())
     text = README.read_text()
     block = f"{BEGIN}\n{table()}\n{END}"
     if BEGIN in text:
         text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     else:
         raise SystemExit(f"README.md has no {BEGIN} … {END} block")
-    README.write_text(text)
-    print(f"README model table: {len(list_models())} models")
+    write_text(README, text)
+    print(f"{FACTS.name} and the README model table: {len(list_models())} models")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.analysis.flops import count_macs
 from cnnzoo.layers import Conv2dSame, DropPath, FusedMBConv, MBConv, SqueezeExcite
-from cnnzoo.layers.inverted_residual import Stage, build_stages, depth_rounding
+from cnnzoo.layers.inverted_residual import Stage, build_stages
 from tests._oracle import check_layout_fixture
 
 # Exact parameter counts at 1000 classes, 3 channels: torchvision's for its models, timm's for the rest.
@@ -216,13 +216,12 @@ def test_build_stages_rounding():
     stages, out = build_stages(table, 32, width_mult=1.1, depth_mult=1.2)
     assert [len(s) for s in stages] == [2, 4]  # ceil(1.2), ceil(3.6)
     assert out == 48  # 40 × 1.1 = 44 → 48 (multiples of 8, never 10 % down)
-    with depth_rounding("round"):
-        stages, _ = build_stages(table, 32, width_mult=1.1, depth_mult=1.2)
+    stages, _ = build_stages(table, 32, width_mult=1.1, depth_mult=1.2, depth_rounding="round")
     assert [len(s) for s in stages] == [1, 4]
     with pytest.raises(ValueError, match="unknown block type"):
         build_stages([Stage("conv", 1, 8, 3, 1)], 8)
-    with pytest.raises(ValueError, match="ceil"), depth_rounding("floor"):
-        pass
+    with pytest.raises(ValueError, match="ceil"):
+        build_stages(table, 32, depth_rounding="floor")
 
 
 # --- compound scaling ----------------------------------------------------------------------------------

@@ -1,20 +1,25 @@
 """cnnzoo: CNN backbones from LeNet to EfficientNetV2, built from one set of shared blocks."""
 
+from cnnzoo._version import __version__
+from cnnzoo.builder import count_params
+from cnnzoo.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from cnnzoo.deploy import optimize_for_inference
-from cnnzoo.registry import ModelInfo, count_params, create_model, list_models, model_info, register_model
-from cnnzoo.scaling import scale_model
-from cnnzoo.weights import load_weights
-
-__version__ = "0.1.0"
+from cnnzoo.factory import create_model, scale_model
+from cnnzoo.registry import ModelInfo, list_models, model_info, register_model
+from cnnzoo.zoo import zoo_table
 
 __all__ = [
     "ModelInfo",
+    "__version__",
     "count_params",
     "create_model",
     "list_models",
+    "load_checkpoint",
     "load_weights",
     "model_info",
     "optimize_for_inference",
     "register_model",
+    "save_checkpoint",
     "scale_model",
+    "zoo_table",
 ]

@@ -1,32 +1,40 @@
-"""The model registry: every family module registers its variants with ``@register_model``.
+"""The model catalogue: every family module registers its variants with ``@register_model``.
 
-There is no hand-kept central list: importing ``cnnzoo.models`` imports every family module,
-and each decorated constructor adds itself here together with its metadata.
+A passive catalogue: it records what each variant is (name, family, paper, default input size,
+scaling coefficients) and answers :func:`list_models` and :func:`model_info`. It builds nothing and
+imports neither the models nor the weights; :mod:`cnnzoo.builder` and :mod:`cnnzoo.factory` build
+from it. Importing the ``cnnzoo`` package imports every family module, which fills it.
+
+Facts that need a built model (parameter count, GMACs, smallest input) come from the table computed
+once for the zoo's own variants (``zoo_facts.json``, written by ``scripts/update_readme_table.py``
+and checked by the tests), or, for a variant registered later, from the builder on the ``meta`` device.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import fnmatch
 import functools
-import inspect
+import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
-import torch
 from torch import nn
 
-__all__ = [
-    "ModelInfo",
-    "register_model",
-    "create_model",
-    "list_models",
-    "model_info",
-    "count_params",
-]
+__all__ = ["ModelFacts", "ModelInfo", "register_model", "list_models", "model_info", "model_facts",
+           "set_facts_provider"]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a variant costs at its default classes, channels and input size."""
+
+    params: int
+    gmacs: float
+    min_size: int
 
 
 @dataclass(frozen=True)
@@ -52,34 +60,18 @@ class ModelInfo:
 
     @property
     def params(self) -> int:
-        """Parameter count at the variant's default classes and channels (built on ``meta``)."""
-        return _meta_facts(self.name)[0]
+        """Parameter count at the variant's default classes and channels."""
+        return model_facts(self.name).params
 
     @property
     def min_size(self) -> int:
-        """Smallest input side the model accepts (the model itself says; built on ``meta``)."""
-        return _meta_facts(self.name)[1]
+        """Smallest input side the model accepts."""
+        return model_facts(self.name).min_size
 
-
-@contextlib.contextmanager
-def _skip_init() -> Iterator[None]:
-    """Make ``torch.nn.init``'s initialisers no-ops: on ``meta`` their values mean nothing, and the
-    first random op on ``meta`` imports ``torch._dynamo`` (≈ 2.5 s of a training run's start)."""
-    init = torch.nn.init
-    saved = {n: getattr(init, n) for n in dir(init) if n.endswith("_") and not n.startswith("_")}
-    try:
-        for n in saved:
-            setattr(init, n, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(init, n, f)
-
-
-@functools.cache
-def _meta_facts(name: str) -> tuple[int, int]:
-    model = create_model(name, device="meta")
-    return count_params(model), int(getattr(model, "min_size", 1))
+    @property
+    def gmacs(self) -> float:
+        """Multiply-accumulates (×1e9) of one image at the default input size."""
+        return model_facts(self.name).gmacs
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -122,25 +114,18 @@ def register_model(
     return decorator
 
 
-def _ensure_loaded() -> None:
-    # Importing the package imports every family module (see cnnzoo/models/__init__.py).
-    import cnnzoo.models  # noqa: F401
-
-
 def _lookup(name: str) -> ModelInfo:
-    _ensure_loaded()
     if not isinstance(name, str):
         raise TypeError(f"model name must be a str, got {type(name).__name__}")
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
         hint = f" Closest registered names: {', '.join(close)}." if close else ""
-        raise ValueError(f"Unknown model {name!r}.{hint} See cnnzoo.list_models() for all names.")
+        raise ValueError(f"Unknown model {name!r}.{hint} `cnnzoo list` (or cnnzoo.list_models()) shows every name.")
     return _REGISTRY[name]
 
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     """Registered model names matching the shell wildcard ``pattern`` (e.g. ``"resnet*"``), sorted."""
-    _ensure_loaded()
     names = [n for n, i in _REGISTRY.items() if fnmatch.fnmatchcase(n, pattern)]
     if family is not None:
         names = [n for n in names if _REGISTRY[n].family == family]
@@ -156,106 +141,32 @@ def model_info(name: str) -> ModelInfo:
     return _lookup(name)
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters (works on ``meta`` models)."""
-    return sum(p.numel() for p in model.parameters())
+# -- facts -------------------------------------------------------------------------------------------
+FACTS_FILE = "zoo_facts.json"
+_facts_provider: Callable[[str], ModelFacts] | None = None
 
 
-def create_model(
-    name: str,
-    pretrained: bool | str = False,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    drop_rate: float | None = None,
-    drop_path_rate: float | None = None,
-    features_only: bool = False,
-    out_indices: tuple[int, ...] | None = None,
-    device: str | torch.device | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build a registered model.
+@functools.cache
+def _shipped_facts() -> dict[str, ModelFacts]:
+    path = resources.files("cnnzoo").joinpath(FACTS_FILE)
+    if not path.is_file():
+        return {}
+    return {name: ModelFacts(**row) for name, row in json.loads(path.read_text()).items()}
 
-    Args:
-        name: a name from :func:`list_models`.
-        pretrained: ``True`` for the weights that ship with the package (their classes, input
-            channels and the options they were trained with become the defaults), or a path to a
-            checkpoint (see :func:`cnnzoo.load_weights`).
-        num_classes: classifier outputs (default: the variant's, 1000 for ImageNet models).
-        in_chans: input channels (default: the variant's, 3 for ImageNet models).
-        drop_rate: dropout before the classifier (default: the variant's own, e.g. the paper's).
-        drop_path_rate: stochastic-depth rate, where the family has residual blocks (default: the variant's).
-        features_only: return a feature extractor giving each stage's feature map.
-        out_indices: which stages ``features_only`` returns (default: all).
-        device: build directly on this device (``"meta"`` builds shapes only, no memory).
-        **kwargs: the family's own options (e.g. ``width_mult``); unknown keywords are an error.
-    """
-    info = _lookup(name)
-    fn = info.constructor
-    assert fn is not None
-    if pretrained is True:
-        from cnnzoo.weights import shipped_defaults  # the shipped weights set the defaults
 
-        shipped = shipped_defaults(name)
-        num_classes = shipped["num_classes"] if num_classes is None else num_classes
-        in_chans = shipped["in_chans"] if in_chans is None else in_chans
-        # the options the weights were trained with (e.g. batch_norm, stem_stride), unless given
-        trained_with = dict(shipped.get("model_kwargs") or {})
-        trained_drop = trained_with.pop("drop_rate", None)
-        drop_rate = trained_drop if drop_rate is None else drop_rate
-        kwargs = {**trained_with, **kwargs}
-    num_classes = info.num_classes if num_classes is None else num_classes
-    in_chans = info.default_in_chans if in_chans is None else in_chans
-    if not isinstance(num_classes, int) or num_classes < 0:
-        raise ValueError(f"num_classes must be an int >= 0 (0 removes the classifier), got {num_classes!r}")
-    if not isinstance(in_chans, int) or in_chans < 1:
-        raise ValueError(f"in_chans must be a positive int, got {in_chans!r}")
-    for key, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if rate is not None and not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"{key} must be in [0, 1), got {rate!r}")
+def set_facts_provider(provider: Callable[[str], ModelFacts]) -> None:
+    """Where :func:`model_facts` measures a variant that is not in the shipped table (the builder sets it)."""
+    global _facts_provider
+    _facts_provider = provider
 
-    params = inspect.signature(fn).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in kwargs if k not in params] if not accepts_any else []
-    if unknown:
-        allowed = sorted(
-            k for k, p in params.items()
-            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
-        )
-        raise TypeError(
-            f"{name}() got unknown keyword(s) {', '.join(map(repr, unknown))}; "
-            f"it accepts: {', '.join(allowed)}"
-        )
-    call = dict(kwargs)
-    call.update(num_classes=num_classes, in_chans=in_chans)
-    for key, value in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if value is None:
-            continue
-        if key in params or accepts_any:
-            call[key] = value
-        elif value:
-            raise TypeError(f"{name}() does not support {key}")
 
-    on_meta = device is not None and torch.device(device).type == "meta"
-    try:
-        with torch.device(device) if device is not None else contextlib.nullcontext(), \
-                _skip_init() if on_meta else contextlib.nullcontext():
-            model = fn(**call)
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        bad = re.findall(r"argument '(\w+)'", str(err))
-        raise TypeError(f"{name}() got unknown keyword {', '.join(map(repr, bad)) or str(err)}") from None
-    model.model_info = replace(info, num_classes=num_classes, input_size=(in_chans, *info.input_size[1:]))
-
-    if pretrained:
-        from cnnzoo.weights import load_pretrained
-
-        load_pretrained(model, name, pretrained)
-
-    if features_only:
-        from cnnzoo.models._features import FeatureExtractor
-
-        model = FeatureExtractor(model, out_indices=out_indices)
-    elif out_indices is not None:
-        raise ValueError("out_indices is only used with features_only=True")
-    return model
+@functools.cache
+def model_facts(name: str) -> ModelFacts:
+    """Parameters, GMACs and the smallest input side of ``name`` at its defaults."""
+    _lookup(name)
+    shipped = _shipped_facts().get(name)
+    if shipped is not None:
+        return shipped
+    if _facts_provider is None:
+        raise RuntimeError(f"no facts for {name!r}: import cnnzoo (its builder measures models)")
+    return _facts_provider(name)

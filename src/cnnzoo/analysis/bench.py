@@ -76,7 +76,8 @@ def bench_models(
     clock: str = "wall",
 ) -> list[dict[str, Any]]:
     """Measure every model at every batch size; one row per (model, batch)."""
-    from cnnzoo.registry import create_model, model_info
+    from cnnzoo.factory import create_model
+    from cnnzoo.registry import model_info
 
     dev = resolve_device(device)
     dt = parse_dtype(dtype)

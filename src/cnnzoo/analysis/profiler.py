@@ -283,7 +283,8 @@ def profile_model(
     then (``latency=True``) the measured latency of a randomly initialised copy on ``device``."""
     from cnnzoo.analysis.latency import measure_latency
     from cnnzoo.device import resolve_device
-    from cnnzoo.registry import create_model, model_info
+    from cnnzoo.factory import create_model
+    from cnnzoo.registry import model_info
 
     info = model_info(name)
     if not isinstance(batch_size, int) or batch_size < 1:

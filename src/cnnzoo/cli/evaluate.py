@@ -4,97 +4,178 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
+import torch
+import yaml
+from torch import nn
+
+from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, write_text
+from cnnzoo.data import load_data, load_image
+from cnnzoo.data.folder import IMAGE_EXTENSIONS
+from cnnzoo.device import resolve_device
+from cnnzoo.registry import model_info
+from cnnzoo.train import evaluate
+from cnnzoo.train.report import confusion_table, format_table, plot_confusion
+from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
+
 __all__ = ["add_parser"]
+
+_CHECKPOINT_HELP = ("a checkpoint file (cnnzoo, or torchvision/timm with --model), a run directory of cnnzoo train, "
+                    "or the name of a model whose weights ship with cnnzoo (e.g. fashion_cnn)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a checkpoint: top-1/top-5, per-class accuracy, confusion matrix")
-    e.add_argument("checkpoint", help="a .safetensors checkpoint written by cnnzoo train (or a run directory)")
-    e.add_argument("--data", help="data (default Fashion-MNIST)")
-    e.add_argument("--split", default="test", help="split to evaluate (test; val for image folders)")
-    e.add_argument("--batch-size", type=int, default=500)
+    e.add_argument("checkpoint", help=_CHECKPOINT_HELP)
+    e.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
+    e.add_argument("--data", help="data (default: the data the run was trained on, else Fashion-MNIST)")
+    e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST), val (image folders)")
+    e.add_argument("--batch-size", type=_positive, default=500)
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
-    e.add_argument("--subset", type=int, help="first N images only")
-    e.add_argument("--out", help="directory for confusion.png and eval.json (default: next to the checkpoint)")
+    e.add_argument("--subset", type=_positive, help="first N images only")
+    e.add_argument("--out", help="directory for the confusion matrix PNG and the JSON of results (default: the run "
+                                 "directory, or ./evals for shipped weights); files are named by time, never replaced")
     e.add_argument("--device", default="cpu")
     e.set_defaults(handler=_eval)
 
     q = sub.add_parser("predict", help="top-k classes of images with a trained checkpoint")
-    q.add_argument("checkpoint", help="a .safetensors checkpoint written by cnnzoo train, a run directory, "
-                   "or the name of a model with shipped weights (e.g. fashion_cnn)")
-    q.add_argument("images", nargs="+", help="image files")
-    q.add_argument("-k", "--topk", type=int, default=3)
+    q.add_argument("checkpoint", help=_CHECKPOINT_HELP)
+    q.add_argument("images", nargs="+", help="image files or directories of images")
+    q.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
+    q.add_argument("-k", "--topk", type=_positive, default=3)
     q.add_argument("--invert", action="store_true",
                    help="invert gray levels (Fashion-MNIST shows light objects on black)")
     q.set_defaults(handler=_predict)
 
 
-
-def _resolve_ckpt(path: str) -> Path:
-    p = Path(path)
-    if not p.exists():  # the name of a model whose weights ship with the package (offline)
-        from cnnzoo.weights import pretrained_path, shipped_models
-
-        if path in shipped_models():
-            return pretrained_path(path)
+def _resolve_ckpt(target: str) -> Path:
+    """A checkpoint file from a file, a run directory or the name of a model with shipped weights."""
+    p = Path(target)
     if p.is_dir():
         for name in ("best.safetensors", "last.safetensors"):
             if (p / name).is_file():
                 return p / name
         raise FileNotFoundError(f"{p}: no best.safetensors or last.safetensors in this directory")
-    return p
+    if p.is_file():
+        return p
+    if target in shipped_models():
+        return pretrained_path(target)
+    try:
+        model_info(target)
+    except ValueError:
+        raise FileNotFoundError(f"{target}: no such checkpoint file or run directory, and no model of that name "
+                                f"(`cnnzoo list` shows the names)") from None
+    raise ValueError(f"no weights ship with cnnzoo for {target} (models with shipped weights: "
+                     f"{', '.join(shipped_models())}); give a checkpoint file, e.g. runs/<name>/best.safetensors "
+                     f"or a torchvision/timm file with --model {target}")
+
+
+def _load(args: argparse.Namespace, device: torch.device | str = "cpu") -> tuple[nn.Module, CheckpointHeader, Path]:
+    path = _resolve_ckpt(args.checkpoint)
+    model = load_checkpoint(path, args.model, device=device)
+    return model, model.checkpoint_header, path
+
+
+def _trained_on(path: Path) -> str | None:
+    """The data a training run used, from ``config.yaml`` beside its checkpoint."""
+    config = path.parent / "config.yaml"
+    if not config.is_file():
+        return None
+    try:
+        values = yaml.safe_load(config.read_text()) or {}
+    except yaml.YAMLError:
+        return None
+    data = values.get("data") if isinstance(values, dict) else None
+    return str(data) if data else None
+
+
+def _output_dir(args: argparse.Namespace, path: Path) -> Path:
+    if args.out:
+        return Path(args.out)
+    if path.resolve().is_relative_to(pretrained_dir().resolve()):
+        return Path("evals")  # never write into the installed package
+    return path.parent
+
+
+def _unique(directory: Path, stem: str) -> str:
+    """``stem`` with the time, and a counter where that name is taken: a new eval never replaces an old one."""
+    base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, n = base, 1
+    while (directory / f"{name}.json").exists() or (directory / f"{name}.png").exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from cnnzoo.data import load_data
-    from cnnzoo.train import evaluate, load_checkpoint_model
-    from cnnzoo.train.report import confusion_table, format_table, plot_confusion
-
-    path = _resolve_ckpt(args.checkpoint)
-    model, meta = load_checkpoint_model(path, args.device)
-    data = load_data(args.data, args.split, int(meta["in_chans"]), int(meta["img_size"])).subset(args.subset)
-    data.mean, data.std = tuple(meta["mean"]), tuple(meta["std"])
-    if len(data.classes) != int(meta["num_classes"]):
-        raise ValueError(f"{path}: the checkpoint has {meta['num_classes']} classes, the data {len(data.classes)}")
-    res = evaluate(model, data, int(meta["img_size"]), args.batch_size, args.device, tta_flip=args.tta_flip)
-    print(f"{meta['model']} ({path}) on {data.source}, {res.count} images{' with flip TTA' if args.tta_flip else ''}")
+    device = resolve_device(args.device)
+    model, header, path = _load(args, device)
+    data_arg = args.data if args.data is not None else _trained_on(path)
+    data = load_data(data_arg, args.split, header.in_chans, header.img_size).subset(args.subset)
+    data.mean, data.std = tuple(header.mean), tuple(header.std)
+    if len(data.classes) != header.num_classes:
+        raise ValueError(f"{path}: the checkpoint has {header.num_classes} classes, {data.source} has "
+                         f"{len(data.classes)}")
+    classes = list(data.classes)
+    res = evaluate(model, data, header.img_size, args.batch_size, device, tta_flip=args.tta_flip)
+    print(f"{header.model} ({path}) on {data.source}, {res.count} images{' with flip TTA' if args.tta_flip else ''}")
     print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}\n")
-    print(format_table(["class", "accuracy %"], [[c, a] for c, a in zip(data.classes, res.per_class, strict=True)]))
-    print("\n" + confusion_table(res.confusion, data.classes))
-    out = Path(args.out) if args.out else path.parent
+    print(format_table(["class", "accuracy %"], [[c, a] for c, a in zip(classes, res.per_class, strict=True)]))
+    print("\n" + confusion_table(res.confusion, classes))
+    out = _output_dir(args, path)
     out.mkdir(parents=True, exist_ok=True)
-    stem = path.stem
-    plot_confusion(out / f"{stem}_confusion.png", res.confusion, data.classes,
-                   f"{meta['model']}: top-1 {res.top1:.2f}%")
-    (out / f"{stem}_eval.json").write_text(json.dumps(dict(
-        checkpoint=str(path), top1=res.top1, top5=res.top5, loss=res.loss, tta_flip=args.tta_flip,
-        per_class=dict(zip(data.classes, res.per_class, strict=True)), confusion=res.confusion.tolist()), indent=1))
-    print(f"\nconfusion matrix: {out / f'{stem}_confusion.png'}")
+    name = _unique(out, f"{path.stem}-eval-{args.split}{'-tta' if args.tta_flip else ''}")
+    plot_confusion(out / f"{name}.png", res.confusion, classes, f"{header.model}: top-1 {res.top1:.2f}%")
+    write_text(out / f"{name}.json", json.dumps(dict(
+        checkpoint=str(path), data=data.source, split=args.split, top1=res.top1, top5=res.top5, loss=res.loss,
+        tta_flip=args.tta_flip, per_class=dict(zip(classes, res.per_class, strict=True)),
+        confusion=res.confusion.tolist()), indent=1))
+    print(f"\nresults: {out / name}.json, confusion matrix: {out / name}.png")
     return 0
 
 
+def _image_files(items: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise ValueError(f"{p}: a directory without images (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+            files += found
+        elif not p.exists():
+            raise FileNotFoundError(f"{p}: no such image file or directory")
+        else:
+            files.append(p)
+    return files
+
+
 def _predict(args: argparse.Namespace) -> int:
-    import torch
-
-    from cnnzoo.data import load_image
-    from cnnzoo.train import load_checkpoint_model
-
-    path = _resolve_ckpt(args.checkpoint)
-    model, meta = load_checkpoint_model(path)
-    size, chans = int(meta["img_size"]), int(meta["in_chans"])
-    mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
-    classes = meta["classes"]
-    k = max(1, min(args.topk, len(classes)))
-    for f in args.images:
-        img = load_image(f, chans, size).float().div(255).unsqueeze(0)
+    files = _image_files(args.images)
+    model, header, _ = _load(args)
+    mean = torch.tensor(header.mean).view(1, -1, 1, 1)
+    std = torch.tensor(header.std).view(1, -1, 1, 1)
+    names = header.classes or [f"class {i}" for i in range(header.num_classes)]
+    k = min(args.topk, header.num_classes)
+    for f in files:
+        img = load_image(f, header.in_chans, header.img_size).float().div(255).unsqueeze(0)
         if args.invert:
             img = 1 - img
         with torch.no_grad():
             probs = model((img - mean) / std).softmax(1)[0]
         top = probs.topk(k)
-        print(f"{f}: " + ", ".join(f"{classes[i]} {100 * p:.1f}%" for p, i in
+        print(f"{f}: " + ", ".join(f"{names[i]} {100 * p:.1f}%" for p, i in
                                    zip(top.values.tolist(), top.indices.tolist(), strict=True)))
     return 0

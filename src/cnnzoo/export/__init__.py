@@ -8,8 +8,9 @@
   the file is loaded back with ``torch.jit.load`` and compared the same way.
 
 With ``dynamic_batch=True`` the batch dimension is left free and the check runs at a different
-batch size than the one exported with. Files are written to a temporary name and renamed, so a
-failed export never leaves a half-written file behind.
+batch size than the one exported with. Files are written through :func:`cnnzoo.checkpoint.atomic_write`,
+so a failed export (or check) never leaves a half-written file behind. To export a trained
+checkpoint, rebuild it first with :func:`cnnzoo.load_checkpoint`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +26,29 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["FORMATS", "ExportResult", "export_model", "verify_export", "load_checkpoint"]
+from cnnzoo.checkpoint import atomic_write
+
+__all__ = ["FORMATS", "ExportResult", "export_model", "verify_export", "opset_range"]
 
 FORMATS = ("onnx", "torchscript")
 _EXPORTERS = ("dynamo", "legacy")
+# Opsets each ONNX exporter writes natively: the torch.export-based one starts at 18 (lower versions go
+# through a converter that can fail silently), the legacy TorchScript-based one covers 7–20.
+_OPSETS = {"dynamo": (18, 23), "legacy": (7, 20)}
+
+
+def opset_range(exporter: str = "dynamo") -> tuple[int, int]:
+    """The lowest and highest ONNX opset ``exporter`` writes."""
+    if exporter not in _OPSETS:
+        raise ValueError(f"unknown ONNX exporter {exporter!r}; supported: {', '.join(_EXPORTERS)}")
+    return _OPSETS[exporter]
+
+
+def _written_opset(path: str | os.PathLike) -> int:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 _TS_METHODS = ("trace", "script")
 
 
@@ -44,63 +63,6 @@ class ExportResult:
     max_abs_diff: float | None = None
     checked_shape: tuple[int, ...] | None = None
     top1_agree: bool | None = None
-
-
-def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load a state dict from ``path`` into ``model`` without executing pickled code.
-
-    Accepts ``.safetensors`` files and ``torch.save`` files holding a state dict, or a dict with
-    the state dict under ``"model"``, ``"state_dict"`` or ``"model_state"`` (training checkpoints).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state: Any = load_file(str(path))
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
-            raise ValueError(f"cannot read checkpoint {str(path)!r} as a weights-only torch file: {err}") from err
-    if isinstance(state, dict):
-        for key in ("model", "state_dict", "model_state", "model_state_dict"):
-            if isinstance(state.get(key), dict):
-                state = state[key]
-                break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"checkpoint {str(path)!r} holds no state dict of tensors")
-    state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state.items()}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"checkpoint {str(path)!r} does not fit {type(model).__name__}: {len(missing)} missing key(s) "
-            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of another shape "
-            f"{wrong[:3]} (was it trained with other num_classes / in_chans?)"
-        )
-    model.load_state_dict(state)
-
-
-def _temp_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Make the finished temporary file durable and give it the final name (and normal permissions)."""
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -213,6 +175,12 @@ def export_model(
         raise ValueError("opset applies to ONNX export only, not to TorchScript")
     if format == "onnx" and method != "trace":
         raise ValueError("method='script' applies to TorchScript export only; ONNX uses the exporter option")
+    if format == "onnx" and opset is not None:
+        low, high = opset_range(exporter)
+        if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+            hint = " (the legacy exporter writes 7 to 20: exporter='legacy')" if exporter == "dynamo" and \
+                isinstance(opset, int) and opset < low else ""
+            raise ValueError(f"the {exporter} ONNX exporter writes opsets {low} to {high}, got opset {opset!r}{hint}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"export_model expects an nn.Module, got {type(model).__name__}")
     param = next(model.parameters(), None)
@@ -236,15 +204,16 @@ def export_model(
     model = model.eval()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(*input_shape, generator=gen)
-    path = Path(path)
-    tmp = _temp_beside(path)
-    try:
+    result = ExportResult(path=Path(path), format=format, input_shape=tuple(input_shape), dynamic_batch=dynamic_batch)
+
+    def write(tmp: str) -> None:
         with _quiet():
             if format == "onnx":
-                _export_onnx(model, x, tmp, dynamic_batch, exporter, opset)
+                _export_onnx(model, x, Path(tmp), dynamic_batch, exporter, opset)
             else:
-                _export_torchscript(model, x, tmp, method)
-        result = ExportResult(path=path, format=format, input_shape=tuple(input_shape), dynamic_batch=dynamic_batch)
+                _export_torchscript(model, x, Path(tmp), method)
+        if format == "onnx" and opset is not None and (got := _written_opset(tmp)) != opset:
+            raise RuntimeError(f"asked for ONNX opset {opset}, the exporter wrote opset {got}; not written")
         if verify:
             check_shape = (input_shape[0] + 2, *input_shape[1:]) if dynamic_batch else tuple(input_shape)
             xc = torch.randn(*check_shape, generator=gen)
@@ -255,8 +224,6 @@ def export_model(
                     f"the exported {format} model differs from PyTorch by {diff:.3g} (> {atol:g}) "
                     f"at input {check_shape}; not written"
                 )
-        _replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write(path, write)
     return result

@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,7 +28,8 @@ from cnnzoo.layers.drop_path import DropPath, add_residual, drop_path_rates
 from cnnzoo.layers.helpers import make_divisible, round_repeats
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
-__all__ = ["BlockOptions", "FusedMBConv", "MBConv", "Stage", "build_stages", "depth_rounding", "round_channels"]
+__all__ = ["DEPTH_ROUNDINGS", "BlockOptions", "FusedMBConv", "MBConv", "Stage", "build_stages", "round_channels",
+           "scale_repeats"]
 
 NormLayer = Callable[[int], nn.Module]
 
@@ -163,52 +162,44 @@ class FusedMBConv(nn.Module):
 _BLOCKS: dict[str, type[nn.Module]] = {"mbconv": MBConv, "fused": FusedMBConv}
 
 
-_DEPTH_ROUNDING: contextvars.ContextVar[str] = contextvars.ContextVar("depth_rounding", default="ceil")
+#: how scaled repeats are rounded: "ceil" is the reference code's rule (EfficientNet §3.3), which the
+#: released variants need for their exact sizes; at small multipliers it overshoots (ceil(1 × 1.2) = 2
+#: doubles a one-block stage), so compound scaling uses "round" (to nearest, at least 1) to keep FLOPs
+#: close to 2^φ.
+DEPTH_ROUNDINGS = ("ceil", "round")
 
 
-@contextlib.contextmanager
-def depth_rounding(mode: str) -> Iterator[None]:
-    """Round scaled repeats with ``mode`` while building models in this context.
-
-    ``"ceil"`` (the default) is the reference code's rule, which the released variants need for
-    their exact sizes; at small multipliers it overshoots (``ceil(1 × 1.2) = 2`` doubles a one-block
-    stage), so :func:`cnnzoo.scale_model` uses ``"round"`` (to nearest, at least 1) to keep FLOPs
-    close to ``2^φ``.
-    """
-    if mode not in ("ceil", "round"):
-        raise ValueError(f"depth rounding must be 'ceil' or 'round', got {mode!r}")
-    token = _DEPTH_ROUNDING.set(mode)
-    try:
-        yield
-    finally:
-        _DEPTH_ROUNDING.reset(token)
-
-
-def _scale_repeats(repeats: int, depth_mult: float) -> int:
-    if _DEPTH_ROUNDING.get() == "round":
+def scale_repeats(repeats: int, depth_mult: float, depth_rounding: str = "ceil") -> int:
+    """A stage's number of blocks scaled by ``depth_mult``, rounded by ``depth_rounding`` ("ceil" or "round")."""
+    if depth_rounding == "round":
         return max(1, math.floor(repeats * depth_mult + 0.5))
-    return round_repeats(repeats, depth_mult)
+    if depth_rounding == "ceil":
+        return round_repeats(repeats, depth_mult)
+    raise ValueError(f"depth_rounding must be one of {', '.join(DEPTH_ROUNDINGS)}, got {depth_rounding!r}")
 
 
-def scaled_stage(row: Stage, width_mult: float = 1.0, depth_mult: float = 1.0, divisor: int = 8) -> Stage:
+def scaled_stage(row: Stage, width_mult: float = 1.0, depth_mult: float = 1.0, divisor: int = 8,
+                 depth_rounding: str = "ceil") -> Stage:
     """The row with its widths scaled by ``width_mult`` (rounded to ``divisor``) and its repeats by
-    ``depth_mult`` (rounded up; see :func:`depth_rounding`) — EfficientNet's width and depth scaling (§3.3)."""
+    ``depth_mult`` (rounded by ``depth_rounding``) — EfficientNet's width and depth scaling (§3.3)."""
     def chs(c: int | None) -> int | None:
         return None if c is None else round_channels(c, width_mult, divisor)
 
-    return row._replace(repeats=_scale_repeats(row.repeats, depth_mult), out_chs=chs(row.out_chs),
+    return row._replace(repeats=scale_repeats(row.repeats, depth_mult, depth_rounding), out_chs=chs(row.out_chs),
                         exp_chs=chs(row.exp_chs), exp_base=chs(row.exp_base))
 
 
 def build_stages(table: Sequence[Stage], in_chs: int, width_mult: float = 1.0, depth_mult: float = 1.0,
-                 opts: BlockOptions = DEFAULT_OPTIONS, drop_path_rate: float = 0.0) -> tuple[list[nn.Sequential], int]:
+                 opts: BlockOptions = DEFAULT_OPTIONS, drop_path_rate: float = 0.0,
+                 depth_rounding: str = "ceil") -> tuple[list[nn.Sequential], int]:
     """Turn a stage table into one ``nn.Sequential`` of blocks per row.
 
     ``in_chs`` is the (already scaled) stem width. Widths are scaled by ``width_mult`` and repeats by
-    ``depth_mult`` (:func:`scaled_stage`); stochastic-depth rates grow linearly over all blocks.
+    ``depth_mult``,
+    rounded by ``depth_rounding`` (:func:`scaled_stage`); stochastic-depth rates grow linearly over all blocks.
     Returns the stages and the output width of the last one.
     """
-    rows = [scaled_stage(r, width_mult, depth_mult, opts.divisor) for r in table]
+    rows = [scaled_stage(r, width_mult, depth_mult, opts.divisor, depth_rounding) for r in table]
     for r in rows:
         if r.block not in _BLOCKS:
             raise ValueError(f"unknown block type {r.block!r} in stage table; expected one of {', '.join(_BLOCKS)}")

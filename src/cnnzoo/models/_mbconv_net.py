@@ -27,6 +27,8 @@ class MBConvNet(ZooModel):
         stem_chs: stem width before width scaling (a 3×3 stride-2 convolution).
         head_chs: width of the final 1×1 convolution, already scaled (``None``: no head conv).
         width_mult, depth_mult: EfficientNet-style width and depth coefficients applied to the table.
+        depth_rounding: how scaled repeats are rounded, ``"ceil"`` (the reference code's rule, which the
+            released variants need) or ``"round"`` (to nearest; :func:`cnnzoo.scale_model`'s default).
         opts: block settings (activation, norm, padding, SE flavour).
         stem_act, head_act: activations of the stem and head conv (default: ``opts.act``).
         head_hidden: hidden linear widths of the classifier (MobileNetV3's 1280).
@@ -37,7 +39,7 @@ class MBConvNet(ZooModel):
                  head_chs: int | None = 1280, width_mult: float = 1.0, depth_mult: float = 1.0,
                  opts: BlockOptions = DEFAULT_OPTIONS, stem_act: ActLayer = None, head_act: ActLayer = None,
                  head_hidden: tuple[int, ...] = (), head_hidden_act: ActLayer = None, drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, round_stem: bool = True) -> None:
+                 drop_path_rate: float = 0.0, round_stem: bool = True, depth_rounding: str = "ceil") -> None:
         super().__init__(in_chans, num_classes, min_size=32)
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult} and {depth_mult}")
@@ -45,7 +47,7 @@ class MBConvNet(ZooModel):
         stem = round_channels(stem_chs, width_mult, opts.divisor) if round_stem else stem_chs
         layers: list[nn.Module] = [ConvNormAct(in_chans, stem, 3, 2, act_layer=stem_act or opts.act,
                                                norm_layer=opts.norm_layer, padding=opts.padding)]
-        stages, chs = build_stages(table, stem, width_mult, depth_mult, opts, drop_path_rate)
+        stages, chs = build_stages(table, stem, width_mult, depth_mult, opts, drop_path_rate, depth_rounding)
         layers += stages
         # feature_info: per reduction, the last stage (or the stem) that ends at it
         reduction, ends = 2, {2: dict(num_chs=stem, reduction=2, module="features.0")}

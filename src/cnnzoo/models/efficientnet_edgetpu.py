@@ -40,14 +40,16 @@ def _register(name: str):
 
 
 def _edgetpu(name: str, width_mult: float | None, depth_mult: float | None, num_classes: int, in_chans: int,
-             drop_rate: float, drop_path_rate: float, padding: str, bn_eps: float | None, tf_mode: bool) -> MBConvNet:
+             drop_rate: float, drop_path_rate: float, padding: str, bn_eps: float | None, tf_mode: bool, *,
+             depth_rounding: str = "ceil") -> MBConvNet:
     w, d, _, _ = EDGETPU_PARAMS[name]
     w = w if width_mult is None else width_mult
     pad, eps = _tf(padding, bn_eps, tf_mode, 1e-5)
     # the head conv is 1280 scaled by the width (not 4× the last stage's 192)
     return efficientnet(EFFICIENTNET_EDGETPU_STAGES, width_mult=w, depth_mult=d if depth_mult is None else depth_mult,
                         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                        padding=pad, bn_eps=eps, act="relu", se=False, head_chs=round_channels(1280, w))
+                        padding=pad, bn_eps=eps, act="relu", se=False, head_chs=round_channels(1280, w),
+                        depth_rounding=depth_rounding)
 
 
 # Every constructor: ``width_mult``/``depth_mult`` ``None`` take the variant's coefficients;
@@ -58,28 +60,28 @@ def _edgetpu(name: str, width_mult: float | None, depth_mult: float | None, num_
 def efficientnet_edgetpu_s(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
                            drop_path_rate: float = 0.0, width_mult: float | None = None,
                            depth_mult: float | None = None, padding: str = "", bn_eps: float | None = None,
-                           tf_mode: bool = False) -> MBConvNet:
+                           tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNet-EdgeTPU-S, timm's ``efficientnet_es`` (5,438,392 parameters, 224²)."""
     return _edgetpu("efficientnet_edgetpu_s", width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                    drop_path_rate, padding, bn_eps, tf_mode)
+                    drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)
 
 
 @_register("efficientnet_edgetpu_m")
 def efficientnet_edgetpu_m(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
                            drop_path_rate: float = 0.0, width_mult: float | None = None,
                            depth_mult: float | None = None, padding: str = "", bn_eps: float | None = None,
-                           tf_mode: bool = False) -> MBConvNet:
+                           tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNet-EdgeTPU-M (depth 1.1, 240²), timm's ``efficientnet_em`` (6,899,496 parameters)."""
     return _edgetpu("efficientnet_edgetpu_m", width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                    drop_path_rate, padding, bn_eps, tf_mode)
+                    drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)
 
 
 @_register("efficientnet_edgetpu_l")
 def efficientnet_edgetpu_l(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.3,
                            drop_path_rate: float = 0.0, width_mult: float | None = None,
                            depth_mult: float | None = None, padding: str = "", bn_eps: float | None = None,
-                           tf_mode: bool = False) -> MBConvNet:
+                           tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNet-EdgeTPU-L (width 1.2, depth 1.4, 300²), timm's ``efficientnet_el``
     (10,589,712 parameters)."""
     return _edgetpu("efficientnet_edgetpu_l", width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                    drop_path_rate, padding, bn_eps, tf_mode)
+                    drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)

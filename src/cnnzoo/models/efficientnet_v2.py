@@ -69,12 +69,12 @@ def _scaling(train: int, evaluate: int, dropout: float) -> dict[str, float]:
 
 def _efficientnet_v2(table: list[Stage], stem: int, width_mult: float, depth_mult: float, num_classes: int,
                      in_chans: int, drop_rate: float, drop_path_rate: float, padding: str, bn_eps: float | None,
-                     tf_mode: bool) -> MBConvNet:
+                     tf_mode: bool, *, depth_rounding: str = "ceil") -> MBConvNet:
     pad, eps = _tf(padding, bn_eps, tf_mode, 1e-3)
     opts = BlockOptions(act="silu", norm_layer=batch_norm(eps), padding=pad, se_from="in")
     return MBConvNet(table, num_classes=num_classes, in_chans=in_chans, stem_chs=stem, head_chs=1280,
                      width_mult=width_mult, depth_mult=depth_mult, opts=opts, drop_rate=drop_rate,
-                     drop_path_rate=drop_path_rate)
+                     drop_path_rate=drop_path_rate, depth_rounding=depth_rounding)
 
 
 # Every constructor: ``width_mult``/``depth_mult`` scale the table (for :func:`cnnzoo.scale_model`);
@@ -84,35 +84,35 @@ def _efficientnet_v2(table: list[Stage], stem: int, width_mult: float, depth_mul
 @register_model(paper=PAPER, input_size=(3, 384, 384), reference="torchvision", scaling=_scaling(300, 384, 0.2))
 def efficientnet_v2_s(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2, drop_path_rate: float = 0.0,
                       width_mult: float = 1.0, depth_mult: float = 1.0, padding: str = "",
-                      bn_eps: float | None = None, tf_mode: bool = False) -> MBConvNet:
+                      bn_eps: float | None = None, tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNetV2-S, Table 4 (21,458,488 parameters; trained at 300², evaluated at 384²)."""
     return _efficientnet_v2(EFFICIENTNET_V2_S_STAGES, 24, width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                            drop_path_rate, padding, bn_eps, tf_mode)
+                            drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)
 
 
 @register_model(paper=PAPER, input_size=(3, 480, 480), reference="torchvision", scaling=_scaling(384, 480, 0.3))
 def efficientnet_v2_m(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.3, drop_path_rate: float = 0.0,
                       width_mult: float = 1.0, depth_mult: float = 1.0, padding: str = "",
-                      bn_eps: float | None = None, tf_mode: bool = False) -> MBConvNet:
+                      bn_eps: float | None = None, tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNetV2-M (54,139,356 parameters; trained at up to 384², evaluated at 480²)."""
     return _efficientnet_v2(EFFICIENTNET_V2_M_STAGES, 24, width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                            drop_path_rate, padding, bn_eps, tf_mode)
+                            drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)
 
 
 @register_model(paper=PAPER, input_size=(3, 480, 480), reference="torchvision", scaling=_scaling(384, 480, 0.4))
 def efficientnet_v2_l(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.4, drop_path_rate: float = 0.0,
                       width_mult: float = 1.0, depth_mult: float = 1.0, padding: str = "",
-                      bn_eps: float | None = None, tf_mode: bool = False) -> MBConvNet:
+                      bn_eps: float | None = None, tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNetV2-L (118,515,272 parameters; trained at up to 384², evaluated at 480²)."""
     return _efficientnet_v2(EFFICIENTNET_V2_L_STAGES, 32, width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                            drop_path_rate, padding, bn_eps, tf_mode)
+                            drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)
 
 
 @register_model(paper=PAPER, input_size=(3, 512, 512), reference="timm", scaling=_scaling(384, 512, 0.4))
 def efficientnet_v2_xl(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.4, drop_path_rate: float = 0.0,
                        width_mult: float = 1.0, depth_mult: float = 1.0, padding: str = "",
-                       bn_eps: float | None = None, tf_mode: bool = False) -> MBConvNet:
+                       bn_eps: float | None = None, tf_mode: bool = False, depth_rounding: str = "ceil") -> MBConvNet:
     """EfficientNetV2-XL (ImageNet-21k), timm's ``efficientnetv2_xl`` (208,119,808 parameters; trained at
     384², evaluated at 512²). timm's ``efficientnetv2_xl`` uses BN eps 1e-5: pass ``bn_eps=1e-5``."""
     return _efficientnet_v2(EFFICIENTNET_V2_XL_STAGES, 32, width_mult, depth_mult, num_classes, in_chans, drop_rate,
-                            drop_path_rate, padding, bn_eps, tf_mode)
+                            drop_path_rate, padding, bn_eps, tf_mode, depth_rounding=depth_rounding)

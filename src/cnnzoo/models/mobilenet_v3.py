@@ -60,7 +60,7 @@ MOBILENET_V3_SMALL = [
 
 def _mobilenet_v3(table: list[Stage], last_chs: int, num_classes: int, in_chans: int, drop_rate: float,
                   drop_path_rate: float, width_mult: float, depth_mult: float, padding: str,
-                  bn_eps: float) -> MBConvNet:
+                  bn_eps: float, *, depth_rounding: str = "ceil") -> MBConvNet:
     # the reference trains with BN momentum 0.01 (TF's 0.99) and eps 1e-3
     opts = BlockOptions(act=RE, norm_layer=batch_norm(bn_eps, 0.01), padding=padding, se_from="mid", se_divisor=8,
                         se_act="relu", se_gate="hard_sigmoid")
@@ -68,25 +68,25 @@ def _mobilenet_v3(table: list[Stage], last_chs: int, num_classes: int, in_chans:
     return MBConvNet(table, num_classes=num_classes, in_chans=in_chans, stem_chs=16, head_chs=6 * last_in,
                      width_mult=width_mult, depth_mult=depth_mult, opts=opts, stem_act=HS, head_act=HS,
                      head_hidden=(round_channels(last_chs, width_mult),), head_hidden_act=HS, drop_rate=drop_rate,
-                     drop_path_rate=drop_path_rate)
+                     drop_path_rate=drop_path_rate, depth_rounding=depth_rounding)
 
 
 @register_model(paper=PAPER, reference="torchvision",
                 scaling={"width_mult": 1.0, "depth_mult": 1.0, "resolution": 224, "dropout": 0.2})
 def mobilenet_v3_large(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2, drop_path_rate: float = 0.0,
                        width_mult: float = 1.0, depth_mult: float = 1.0, padding: str = "",
-                       bn_eps: float = 1e-3) -> MBConvNet:
+                       bn_eps: float = 1e-3, depth_rounding: str = "ceil") -> MBConvNet:
     """MobileNetV3-Large 1.0 (5,483,032 parameters). ``drop_rate`` is the dropout after the 1280-wide
     hidden layer; ``width_mult`` scales all widths (§6.1.2 multipliers), ``depth_mult`` the repeats."""
     return _mobilenet_v3(MOBILENET_V3_LARGE, 1280, num_classes, in_chans, drop_rate, drop_path_rate, width_mult,
-                         depth_mult, padding, bn_eps)
+                         depth_mult, padding, bn_eps, depth_rounding=depth_rounding)
 
 
 @register_model(paper=PAPER, reference="torchvision",
                 scaling={"width_mult": 1.0, "depth_mult": 1.0, "resolution": 224, "dropout": 0.2})
 def mobilenet_v3_small(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2, drop_path_rate: float = 0.0,
                        width_mult: float = 1.0, depth_mult: float = 1.0, padding: str = "",
-                       bn_eps: float = 1e-3) -> MBConvNet:
+                       bn_eps: float = 1e-3, depth_rounding: str = "ceil") -> MBConvNet:
     """MobileNetV3-Small 1.0 (2,542,856 parameters); options as for :func:`mobilenet_v3_large`."""
     return _mobilenet_v3(MOBILENET_V3_SMALL, 1024, num_classes, in_chans, drop_rate, drop_path_rate, width_mult,
-                         depth_mult, padding, bn_eps)
+                         depth_mult, padding, bn_eps, depth_rounding=depth_rounding)

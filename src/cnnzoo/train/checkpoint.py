@@ -27,11 +27,9 @@ then renamed over the old one, so a kill at any moment leaves the previous compl
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,81 +37,30 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnzoo.checkpoint import CheckpointHeader, atomic_write, load_checkpoint, read_header, save_state_dict
+
 __all__ = ["atomic_write", "save_weights", "read_metadata", "load_checkpoint_model", "save_state", "load_state",
-           "rng_state", "set_rng_state", "FORMAT"]
+           "rng_state", "set_rng_state"]
 
-FORMAT = "cnnzoo.checkpoint.v1"
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then fsync and rename ``tmp_path`` onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_weights(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Write a state dict as safetensors with the metadata header described in the module docstring."""
-    from safetensors.torch import save_file
-
-    meta = {"format": FORMAT}
-    for k, v in metadata.items():
-        meta[k] = v if isinstance(v, str) else json.dumps(v)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    """Write a state dict as a cnnzoo checkpoint whose header holds ``metadata`` (:class:`CheckpointHeader` fields)."""
+    save_state_dict(path, state_dict, CheckpointHeader(**metadata))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The decoded metadata header of a cnnzoo safetensors checkpoint."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        with safe_open(str(path), "pt") as f:
-            raw = f.metadata() or {}
-    except Exception as err:  # safetensors raises its own error types for damaged headers
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
-    if raw.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a cnnzoo checkpoint (metadata format {raw.get('format')!r}, "
-                         f"expected {FORMAT!r})")
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+    """The header of a cnnzoo checkpoint as a dict."""
+    header = read_header(path)
+    if header is None:
+        raise ValueError(f"{path}: not a cnnzoo checkpoint (no header)")
+    return dataclasses.asdict(header)
 
 
 def load_checkpoint_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model a checkpoint was trained as and load its weights; returns (model in eval mode, metadata)."""
-    from safetensors.torch import load_file
-
-    from cnnzoo.registry import create_model
-
-    meta = read_metadata(path)
-    model = create_model(meta["model"], num_classes=int(meta["num_classes"]), in_chans=int(meta["in_chans"]),
-                         **(meta.get("model_kwargs") or {}))
-    model.load_state_dict(load_file(str(path), device=str(device)))
-    return model.to(device).eval(), meta
+    """The model a checkpoint was trained as, rebuilt and loaded (eval mode), with its header as a dict."""
+    model = load_checkpoint(path, device=device)
+    return model, dataclasses.asdict(model.checkpoint_header)
 
 
 def rng_state() -> dict[str, Any]:

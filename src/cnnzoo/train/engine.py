@@ -27,7 +27,8 @@ from torch import nn
 
 from cnnzoo.data import ImageData, iterate_batches, load_data
 from cnnzoo.device import autocast, bf16_emulation_warning
-from cnnzoo.registry import create_model, model_info
+from cnnzoo.factory import create_model
+from cnnzoo.registry import model_info
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.augment import BatchAugment, soft_targets
 from cnnzoo.train.config import TrainConfig

@@ -1,30 +1,29 @@
 """Loading a checkpoint into a cnnzoo model: layout detection, adaptation and clear errors.
 
-The steps of :func:`load_weights`:
+The steps of :func:`load_state_dict` (the file is read by :func:`cnnzoo.checkpoint.load_weights`):
 
-1. read the file safely (:func:`cnnzoo.weights.io.read_checkpoint`);
-2. detect its layout: cnnzoo's own, or torchvision's / timm's for the same architecture — every
+1. detect its layout: cnnzoo's own, or torchvision's / timm's for the same architecture — every
    converter of the model's family is tried and the one whose keys match the model's best wins;
-3. adapt the first convolution when the model has another number of input channels than the
+2. adapt the first convolution when the model has another number of input channels than the
    checkpoint (summed over RGB for one channel, tiled and rescaled otherwise);
-4. drop the classifier with a warning when the number of classes differs (it keeps its fresh init);
-5. load, naming every missing, unexpected and wrong-shaped key if anything is left over.
+3. drop the classifier with a warning when the number of classes differs (it keeps its fresh init);
+4. load, naming every missing, unexpected and wrong-shaped key if anything is left over.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from cnnzoo.weights.io import read_checkpoint
+from cnnzoo._warn import warn_user
+from cnnzoo.models._features import FeatureExtractor
+from cnnzoo.weights.layouts import convert_state_dict, sources_for
 
-__all__ = ["LoadReport", "WeightsError", "adapt_input_conv", "detect_layout", "load_state_dict", "load_weights"]
+__all__ = ["LoadReport", "WeightsError", "adapt_input_conv", "classifier_name", "detect_layout", "input_conv_key",
+           "load_state_dict", "model_name_of"]
 
 _SHOW = 12  # how many key names an error message lists per kind
 
@@ -46,25 +45,13 @@ class LoadReport:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def _stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside cnnzoo."""
-    import sys
-
-    package = str(Path(__file__).resolve().parents[1])
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _base(model: nn.Module) -> nn.Module:
     """The classifier inside a ``features_only`` wrapper."""
-    from cnnzoo.models._features import FeatureExtractor
-
     return model.model if isinstance(model, FeatureExtractor) else model
 
 
-def _model_name(model: nn.Module) -> str | None:
+def model_name_of(model: nn.Module) -> str | None:
+    """The registered name a model was built as (``None`` for a model not built by cnnzoo)."""
     info = getattr(_base(model), "model_info", None)
     return getattr(info, "name", None)
 
@@ -83,19 +70,21 @@ def detect_layout(state_dict: dict[str, torch.Tensor], model: nn.Module, model_n
     and return it with the state dict converted into cnnzoo's layout.
 
     Every converter registered for the model's family is tried (see :mod:`cnnzoo.weights.layouts`);
-    an exact match of the keys wins at once, else the layout that matches the most keys (with equal
-    shapes first). ``layout`` forces one; ``errors`` collects why the other layouts failed.
+    an exact match of the keys wins, else the layout that matches the most keys (with equal shapes
+    first). Where the references' layouts are the same for a model (torchvision's and timm's ResNets),
+    the name says both, ``"torchvision/timm"``. ``layout`` forces one; ``errors`` collects why the
+    other layouts failed.
     """
-    from cnnzoo.weights.layouts import convert_state_dict, sources_for
-
-    name = model_name or _model_name(model)
+    name = model_name or model_name_of(model)
     target = _base(model).state_dict()
-    sources = ["cnnzoo"] + (sources_for(name) if name else [])
+    references = sources_for(name) if name else []
+    sources = ["cnnzoo"] + sorted(references, key=lambda s: (s != "torchvision", s))
     if layout is not None:
         if layout not in sources:
             raise WeightsError(f"layout {layout!r} is not known for {name}; known: {', '.join(sources)}")
         sources = [layout]
     best: tuple[tuple[int, int, int], str, dict[str, torch.Tensor]] | None = None
+    exact: list[tuple[str, dict[str, torch.Tensor]]] = []
     errors = [] if errors is None else errors
     for source in sources:
         try:
@@ -105,10 +94,15 @@ def detect_layout(state_dict: dict[str, torch.Tensor], model: nn.Module, model_n
             errors.append(f"{source}: {err}")
             continue
         if converted.keys() == target.keys():
-            return source, converted
+            if source == "cnnzoo":
+                return source, converted
+            exact.append((source, converted))
+            continue
         score = _score(converted, target)
         if best is None or score > best[0]:
             best = (score, source, converted)
+    if exact:
+        return "/".join(s for s, _ in exact), exact[0][1]
     if best is None:
         raise WeightsError(f"no layout could convert this checkpoint for {name}: {'; '.join(errors)}")
     return best[1], best[2]
@@ -135,7 +129,7 @@ def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     return w.to(dtype)
 
 
-def _input_conv_key(model: nn.Module) -> str | None:
+def input_conv_key(model: nn.Module) -> str | None:
     """The weight key of the convolution that reads the input: the first convolution (in module order)
     with the model's number of input channels."""
     base = _base(model)
@@ -146,7 +140,7 @@ def _input_conv_key(model: nn.Module) -> str | None:
     return None
 
 
-def _classifier_name(base: nn.Module) -> str | None:
+def classifier_name(base: nn.Module) -> str | None:
     """Dotted name of the model's final classifier module (``head.fc``), if it has one."""
     getter = getattr(base, "get_classifier", None)
     if getter is None:
@@ -159,7 +153,7 @@ def _drop_classifier(base: nn.Module, sd: dict[str, torch.Tensor], target: dict[
                      report: LoadReport, name: str, what: str) -> None:
     """Remove the checkpoint's classifier when its number of classes is not the model's (and the
     auxiliary classifiers that change with it), warning that they stay freshly initialised."""
-    fc = _classifier_name(base)
+    fc = classifier_name(base)
     if fc is None:
         return
     ckpt_w = sd.get(f"{fc}.weight")
@@ -189,7 +183,7 @@ def _drop_classifier(base: nn.Module, sd: dict[str, torch.Tensor], target: dict[
     else:
         msg = (f"{name}: the {what} has {ckpt_classes} classes and the model {model_classes}; the classifier "
                f"({', '.join(drop)}) is re-initialised and needs training")
-    warnings.warn(msg, UserWarning, stacklevel=_stacklevel())
+    warn_user(msg)
 
 
 # -- loading -----------------------------------------------------------------------------------------
@@ -203,14 +197,14 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], stric
                     metadata: dict[str, str] | None = None, what: str = "checkpoint") -> LoadReport:
     """Load a state dict in any known layout into ``model`` (see :func:`load_weights`)."""
     base = _base(model)
-    name = model_name or _model_name(model) or type(base).__name__
+    name = model_name or model_name_of(model) or type(base).__name__
     failed: list[str] = []
     source, sd = detect_layout(state_dict, model, model_name, layout, errors=failed)
     report = LoadReport(layout=source, metadata=dict(metadata or {}))
     target = base.state_dict()
 
     # Input channels: adapt the first convolution (e.g. RGB weights into a one-channel model).
-    key = _input_conv_key(model)
+    key = input_conv_key(model)
     if key and key in sd and key in target:
         have, want = tuple(sd[key].shape), tuple(target[key].shape)
         if have != want and len(have) == 4 and have[0] == want[0] and have[2:] == want[2:]:
@@ -243,13 +237,12 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], stric
         parts.append("use strict=False to load the keys that fit")
         raise WeightsError("; ".join(parts))
     if not strict and (missing or unexpected or wrong):
-        warnings.warn(
+        warn_user(
             f"{name}: loading non-strictly, {len(missing)} missing, {len(unexpected)} unexpected and "
             f"{len(wrong)} wrong-shaped keys left out"
             + (f"; missing: {_fmt_keys(missing)}" if missing else "")
             + (f"; unexpected: {_fmt_keys(unexpected)}" if unexpected else "")
             + (f"; wrong-shaped: {_fmt_keys(list(wrong))}" if wrong else ""),
-            UserWarning, stacklevel=_stacklevel(),
         )
     loadable = {k: v for k, v in sd.items() if k in target and k not in wrong}
     for k, v in loadable.items():
@@ -259,33 +252,3 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], stric
     base.load_state_dict(loadable, strict=False)
     return report
 
-
-def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True, layout: str | None = None,
-                 model_name: str | None = None) -> LoadReport:
-    """Load a weight file into a cnnzoo model, in place.
-
-    Args:
-        model: a model from :func:`cnnzoo.create_model` (also with ``features_only=True``).
-        path: a ``.safetensors``, ``.pth``, ``.pt`` or ``.bin`` file: a bare or wrapped state dict in
-            cnnzoo's layout or in torchvision's / timm's layout of the same architecture (detected).
-            Files are read without running pickled code.
-        strict: raise :class:`WeightsError` (a ``ValueError``) naming every missing, unexpected and
-            wrong-shaped key; ``False`` loads what fits and warns.
-        layout: force ``"cnnzoo"``, ``"torchvision"`` or ``"timm"`` instead of detecting it.
-        model_name: the registered name, if the model was not built by :func:`cnnzoo.create_model`.
-
-    A checkpoint with another number of classes leaves the classifier freshly initialised, with a
-    warning; RGB weights loaded into a model with ``in_chans != 3`` have their first convolution
-    adapted (summed over the channels for one channel).
-
-    Returns:
-        a :class:`LoadReport` (detected layout, adapted and re-initialised keys, metadata).
-    """
-    sd, meta = read_checkpoint(path)
-    arch = meta.get("model") or meta.get("architecture")
-    name = model_name or _model_name(model)
-    if arch and name and arch != name:
-        warnings.warn(f"{Path(path).name} holds {arch} weights; loading them into {name}", UserWarning,
-                      stacklevel=_stacklevel())
-    return load_state_dict(model, sd, strict=strict, model_name=model_name, layout=layout, metadata=meta,
-                           what=f"checkpoint {Path(path).name}")

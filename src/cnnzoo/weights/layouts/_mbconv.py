@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnzoo.builder import build_model
 from cnnzoo.layers.inverted_residual import FusedMBConv, MBConv
 
 _PARAMS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -64,9 +65,7 @@ class Structure:
 def structure(model_name: str, model: nn.Module | None = None) -> Structure:
     """The :class:`Structure` of ``model`` (built on the meta device from ``model_name`` when ``None``)."""
     if model is None:
-        import cnnzoo
-
-        model = cnnzoo.create_model(model_name, device="meta")
+        model = build_model(model_name, device="meta")
     features = getattr(model, "features", None)
     if not isinstance(features, nn.Sequential):
         raise ValueError(f"{model_name}: not a stage-table model (no 'features' sequence)")

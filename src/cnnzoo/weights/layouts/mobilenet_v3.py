@@ -19,11 +19,12 @@ its batch norms with eps 1e-5 where cnnzoo defaults to torchvision's 1e-3, which
 from __future__ import annotations
 
 import re
-import warnings
 
 import torch
 from torch import nn
 
+from cnnzoo._warn import warn_user
+from cnnzoo.builder import build_model
 from cnnzoo.layers.inverted_residual import MBConv
 from cnnzoo.weights.layouts import _mbconv
 from cnnzoo.weights.layouts._mbconv import Structure
@@ -95,9 +96,7 @@ _TIMM_BN_EPS = 1e-5
 def timm(state_dict: dict[str, torch.Tensor], model_name: str,
          model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     if model is None:
-        import cnnzoo
-
-        model = cnnzoo.create_model(model_name, device="meta")
+        model = build_model(model_name, device="meta")
     st = _mbconv.structure(model_name, model)
     lengths = _timm_stages(model)
     out = _mbconv.rename(state_dict, lambda path: _timm_module(path, st, lengths), "timm's MobileNetV3", model_name)
@@ -106,11 +105,9 @@ def timm(state_dict: dict[str, torch.Tensor], model_name: str,
         out["head.hidden.0.weight"] = hidden.reshape(hidden.shape[0], -1)
     eps = {m.eps for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
     if eps and eps != {_TIMM_BN_EPS}:
-        from cnnzoo.weights.loading import _stacklevel
-
-        warnings.warn(f"timm's MobileNetV3 weights use batch-norm eps {_TIMM_BN_EPS:g}; this {model_name} uses "
+        warn_user(f"timm's MobileNetV3 weights use batch-norm eps {_TIMM_BN_EPS:g}; this {model_name} uses "
                       f"{', '.join(f'{e:g}' for e in sorted(eps))}, so its outputs will differ from timm's: "
-                      f"build it with bn_eps={_TIMM_BN_EPS:g}", UserWarning, stacklevel=_stacklevel())
+                      f"build it with bn_eps={_TIMM_BN_EPS:g}")
     return out
 
 

@@ -1,0 +1,476 @@
+"""cnnzoo's checkpoint: the one file format, its header, writing, safe reading, and rebuilding.
+
+A cnnzoo checkpoint is a safetensors file of a model's ``state_dict`` with a string metadata header
+(:class:`CheckpointHeader`), written by training (``runs/<name>/best.safetensors``), ``convert``,
+``scripts/ship_weights.py`` and :func:`save_checkpoint` alike:
+
+=================  ==================================================================================
+``format``         ``"cnnzoo.checkpoint.v1"``
+``model``          the registered name, e.g. ``"resnet8"``
+``model_kwargs``   every other constructor argument (JSON), scaling and repeat rounding included
+``num_classes``    classifier outputs;  ``in_chans``  input channels
+``img_size``       the square input side the weights were trained or scaled for
+``mean``, ``std``  per-channel input normalisation of [0, 1] pixels (JSON lists)
+``classes``        class names, index = logit (JSON list; absent when unknown)
+``epoch``,         epochs trained and the test top-1 (%) of these weights, where known;
+``accuracy``       ``weights`` says ``"model"`` or ``"ema"``
+``dataset``,       what the weights were trained on and where they came from
+``source``
+``scaling``        compound-scaling coefficients of a :func:`cnnzoo.scale_model` result (JSON)
+=================  ==================================================================================
+
+Reading never runs pickled code: safetensors files are read with safetensors, any other file with
+``torch.load(weights_only=True)``; the format is recognised from the first bytes, not the name.
+:func:`load_checkpoint` rebuilds the model a file was saved from, exactly; files of torchvision or
+timm (no header) need the model's name and are converted from their layout (:mod:`cnnzoo.weights`).
+
+Every file cnnzoo writes goes through :func:`atomic_write`: a temporary file in the same directory,
+flushed and fsynced, renamed over the target, with the permissions of any new file (umask); a kill at
+any moment leaves the previous complete file, and :func:`remove_stale_temps` clears what it left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import re
+import struct
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnzoo._version import __version__
+from cnnzoo._warn import warn_user
+from cnnzoo.builder import build_model
+from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from cnnzoo.weights import IMAGENET_MEAN, IMAGENET_STD
+from cnnzoo.weights.loading import LoadReport, classifier_name, input_conv_key, load_state_dict, model_name_of
+
+__all__ = ["FORMAT", "CheckpointHeader", "atomic_write", "write_text", "remove_stale_temps", "read_state_dict",
+           "read_header", "header_for", "save_state_dict", "save_checkpoint", "load_weights", "load_checkpoint",
+           "convert_checkpoint", "default_normalization"]
+
+FORMAT = "cnnzoo.checkpoint.v1"
+
+
+# -- the header --------------------------------------------------------------------------------------
+@dataclass
+class CheckpointHeader:
+    """What a checkpoint says about its weights (see the module docstring for the keys)."""
+
+    model: str
+    num_classes: int
+    in_chans: int
+    img_size: int
+    mean: list[float]
+    std: list[float]
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    classes: list[str] | None = None
+    epoch: int | None = None
+    accuracy: float | None = None
+    weights: str = "model"
+    dataset: str | None = None
+    source: str | None = None
+    scaling: dict[str, float] | None = None
+    cnnzoo_version: str = __version__
+
+    def build_args(self) -> dict[str, Any]:
+        """The arguments of :func:`cnnzoo.builder.build_model` that rebuild the saved architecture."""
+        return dict(self.model_kwargs, num_classes=self.num_classes, in_chans=self.in_chans)
+
+    def to_metadata(self) -> dict[str, str]:
+        """The safetensors metadata: strings, and JSON for everything else; ``None`` values left out."""
+        values = dict(format=FORMAT, **dataclasses.asdict(self))
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_metadata(cls, raw: Mapping[str, str], what: str = "checkpoint") -> CheckpointHeader:
+        """Decode a header; a ``ValueError`` names what is missing or malformed."""
+        values: dict[str, Any] = {}
+        for key, text in raw.items():
+            try:
+                values[key] = json.loads(text)
+            except (TypeError, ValueError):
+                values[key] = text
+        if values.get("format") != FORMAT:
+            raise ValueError(f"{what}: not a cnnzoo checkpoint (header format {values.get('format')!r}, "
+                             f"expected {FORMAT!r})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = [f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [k for k in required if k not in values]
+        if missing:
+            raise ValueError(f"{what}: the cnnzoo header lacks {', '.join(missing)}")
+        header = cls(**{k: v for k, v in values.items() if k in names})
+        for key in ("num_classes", "in_chans", "img_size"):
+            if not isinstance(getattr(header, key), int):
+                raise ValueError(f"{what}: header {key} must be an integer, got {getattr(header, key)!r}")
+        return header
+
+
+def default_normalization(in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """ImageNet's mean/std for RGB, Fashion-MNIST's for one channel, 0.5 otherwise."""
+    if in_chans == 3:
+        return IMAGENET_MEAN, IMAGENET_STD
+    if in_chans == 1:
+        return FASHION_MNIST_MEAN, FASHION_MNIST_STD
+    return (0.5,) * in_chans, (0.5,) * in_chans
+
+
+def header_for(model: nn.Module, *, classes: list[str] | tuple[str, ...] | None = None,
+               mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+               img_size: int | None = None, **extra: Any) -> CheckpointHeader:
+    """The header of a model built by cnnzoo: its name and exact constructor arguments (recorded by the
+    builder), its input size and scaling, and the given class names, normalisation and ``extra`` fields
+    (``epoch``, ``accuracy``, ``weights``, ``dataset``, ``source``)."""
+    info = getattr(model, "model_info", None)
+    args = getattr(model, "model_args", None)
+    if info is None or args is None:
+        raise ValueError("only a model built by cnnzoo.create_model can be saved with its header "
+                         "(save its state_dict with save_state_dict and a CheckpointHeader otherwise)")
+    kwargs = {k: v for k, v in args.items() if k not in ("num_classes", "in_chans")}
+    try:
+        json.dumps(kwargs)
+    except TypeError as err:
+        raise ValueError(f"{info.name}: its constructor arguments cannot be stored in a header ({err}); "
+                         f"build it with plain values (numbers, strings, lists)") from None
+    in_chans = int(args["in_chans"])
+    if (mean is None) != (std is None):
+        raise ValueError("give mean and std together")
+    if mean is None:
+        mean, std = default_normalization(in_chans)
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(f"mean and std need one value per input channel ({in_chans}), got {len(mean)} and {len(std)}")
+    num_classes = int(args["num_classes"])
+    if classes is not None and len(classes) != num_classes:
+        raise ValueError(f"{len(classes)} class names for a model with {num_classes} classes")
+    scaling = dict(info.scaling) if "phi" in info.scaling else None
+    unknown = set(extra) - {f.name for f in dataclasses.fields(CheckpointHeader)}
+    if unknown:
+        raise TypeError(f"unknown header field(s): {', '.join(sorted(unknown))}")
+    return CheckpointHeader(model=info.name, model_kwargs=kwargs, num_classes=num_classes, in_chans=in_chans,
+                            img_size=int(img_size or info.input_size[-1]), mean=[float(v) for v in mean],
+                            std=[float(v) for v in std], classes=list(classes) if classes else None, scaling=scaling,
+                            **extra)
+
+
+# -- writing -------------------------------------------------------------------------------------------
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)``, then fsync and rename the temporary file onto ``path``.
+
+    The file gets the permissions of any new file (``0666 & ~umask``); on any error the temporary
+    file is removed and ``path`` keeps its previous content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that a killed :func:`atomic_write` left in ``directory``; returns them."""
+    d = Path(directory)
+    stale = [p for p in d.iterdir() if p.is_file() and _TEMP.match(p.name)] if d.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def _shares_storage(t: torch.Tensor) -> bool:
+    return t.untyped_storage().nbytes() != t.numel() * t.element_size()
+
+
+def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], header: CheckpointHeader,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write ``state_dict`` with ``header`` as a cnnzoo checkpoint, atomically. ``dtype`` (e.g.
+    ``torch.float16``) converts floating-point tensors; integer buffers are kept."""
+    from safetensors.torch import save
+
+    tensors = {}
+    for k, v in state_dict.items():
+        v = v.detach().to("cpu")
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        tensors[k] = v.contiguous().clone() if _shares_storage(v) else v.contiguous()
+    data = save(tensors, metadata=header.to_metadata())
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+                    classes: list[str] | tuple[str, ...] | None = None, mean: tuple[float, ...] | None = None,
+                    std: tuple[float, ...] | None = None, img_size: int | None = None, **extra: Any) -> Path:
+    """Save a cnnzoo model with its header (:func:`header_for`), so that :func:`load_checkpoint` rebuilds it."""
+    header = header_for(model, classes=classes, mean=mean, std=std, img_size=img_size, **extra)
+    return save_state_dict(path, model.state_dict(), header, dtype=dtype)
+
+
+# -- reading -------------------------------------------------------------------------------------------
+# Keys under which training scripts (timm, torchvision references, Lightning, ours) nest the weights.
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params")
+# Prefixes that wrappers add to every key: DataParallel/DDP, torch.compile, Lightning modules.
+_PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
+_ZIP_MAGIC = b"PK\x03\x04"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _check_path(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint not found: {p}")
+    if p.is_dir():
+        raise ValueError(f"{p} is a directory; give a .safetensors, .pth, .pt or .bin file")
+    return p
+
+
+def _is_safetensors(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(9)
+    if len(head) < 9 or head[:4] == _ZIP_MAGIC:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return head[8:9] == b"{" and 0 < n <= path.stat().st_size - 8
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A torch zip archive or a legacy pickle stream (protocol 2+ starts with 0x80)."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    return head == _ZIP_MAGIC or head[:1] == b"\x80"
+
+
+def _refusal(path: Path, err: Exception) -> ValueError:
+    """The error for a file that needs pickled code: what it holds, what to do; none of torch's advice."""
+    text = _ANSI.sub("", str(err))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"Unsupported operand (\d+)", text)
+    what = f" (it needs {found.group(1)})" if found else ""
+    return ValueError(f"{path} holds Python objects other than tensors{what}; cnnzoo loads with "
+                      f"torch.load(weights_only=True) and never runs pickled code. Re-save only the state dict "
+                      f"(torch.save(model.state_dict(), ...)) or convert the file to safetensors.")
+
+
+def _raw_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises its own error types for damaged headers
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read any weight file into ``(state_dict, metadata)`` without running pickled code.
+
+    Safetensors files, and ``torch.save`` files holding a bare state dict or one wrapped under
+    ``state_dict``/``model``/``module``…; ``module.``/``_orig_mod.``/``model.`` prefixes shared by every
+    key are removed. ``metadata`` is the safetensors header, or the wrapper's scalar entries.
+    """
+    p = _check_path(path)
+    if _is_safetensors(p):
+        from safetensors.torch import load_file
+
+        try:
+            sd = load_file(str(p), device="cpu")
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(f"{p}: not a readable safetensors file ({err})") from None
+        return _strip_prefixes(sd), _raw_metadata(p)
+    try:
+        with p.open("rb") as f, warnings.catch_warnings():  # a file object: torch.load would go by the suffix
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*")
+            obj = torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if not _looks_pickled(p):
+            raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save)") from None
+        raise _refusal(p, err) from None
+    except Exception as err:  # not a zip/legacy torch file: torch raises various types
+        first = _ANSI.sub("", str(err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save): {first}") from None
+    return _unwrap(obj, str(p))
+
+
+def _unwrap(obj: Any, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    meta: dict[str, str] = {}
+    while isinstance(obj, Mapping) and not _is_state_dict(obj):
+        for key, value in obj.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                meta.setdefault(str(key), str(value))
+        inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], Mapping)), None)
+        if inner is None:
+            found = ", ".join(map(str, list(obj)[:12]))
+            raise ValueError(f"{what}: no state dict found (top-level keys: {found}); expected tensors, or a dict "
+                             f"with one of {', '.join(_WRAPPER_KEYS)}")
+        obj = inner
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{what}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
+    sd = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise ValueError(f"{what}: the state dict holds no tensors")
+    return _strip_prefixes(sd), meta
+
+
+def _is_state_dict(obj: Mapping) -> bool:
+    tensors = sum(isinstance(v, torch.Tensor) for v in obj.values())
+    return tensors > 0 and tensors >= len(obj) / 2
+
+
+def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    changed = True
+    while changed and sd:
+        changed = False
+        for prefix in _PREFIXES:
+            if all(k.startswith(prefix) for k in sd):
+                sd = {k[len(prefix):]: v for k, v in sd.items()}
+                changed = True
+    return sd
+
+
+def read_header(path: str | os.PathLike) -> CheckpointHeader | None:
+    """The header of a cnnzoo checkpoint; ``None`` for a file without one (torchvision, timm, a bare
+    state dict). A damaged header is a ``ValueError``."""
+    p = _check_path(path)
+    if not _is_safetensors(p):
+        return None
+    raw = _raw_metadata(p)
+    if "format" not in raw:
+        return None
+    return CheckpointHeader.from_metadata(raw, str(p))
+
+
+# -- loading and rebuilding ------------------------------------------------------------------------
+def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True, layout: str | None = None,
+                 model_name: str | None = None) -> LoadReport:
+    """Load a weight file into a cnnzoo model, in place.
+
+    Args:
+        model: a model from :func:`cnnzoo.create_model` (also with ``features_only=True``).
+        path: a ``.safetensors``, ``.pth``, ``.pt`` or ``.bin`` file, in cnnzoo's layout or in
+            torchvision's / timm's layout of the same architecture (detected). Never runs pickled code.
+        strict: raise :class:`cnnzoo.weights.WeightsError` naming every missing, unexpected and
+            wrong-shaped key; ``False`` loads what fits and warns.
+        layout: force ``"cnnzoo"``, ``"torchvision"`` or ``"timm"`` instead of detecting it.
+        model_name: the registered name, if the model was not built by :func:`cnnzoo.create_model`.
+
+    Another number of classes leaves the classifier freshly initialised (with a warning); RGB weights
+    loaded into a model with another number of input channels have their first convolution adapted.
+    """
+    sd, meta = read_state_dict(path)
+    arch = meta.get("model") or meta.get("architecture")
+    name = model_name or model_name_of(model)
+    if arch and name and arch != name:
+        warn_user(f"{Path(path).name} holds {arch} weights; loading them into {name}")
+    return load_state_dict(model, sd, strict=strict, model_name=model_name, layout=layout, metadata=meta,
+                           what=f"checkpoint {Path(path).name}")
+
+
+def _shape_args(path: Path, name: str, layout: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``num_classes`` and ``in_chans`` of a file without header, read off its classifier and first conv."""
+    from cnnzoo.weights.loading import detect_layout
+
+    sd, _ = read_state_dict(path)
+    probe = build_model(name, device="meta", **{k: v for k, v in kwargs.items() if k not in ("num_classes",
+                                                                                              "in_chans")})
+    _, converted = detect_layout(sd, probe, name, layout)
+    out = {}
+    fc = classifier_name(probe)
+    if fc:
+        weight = converted.get(f"{fc}.weight")
+        out["num_classes"] = int(weight.shape[0]) if weight is not None else 0
+    key = input_conv_key(probe)
+    if key and key in converted and converted[key].ndim == 4:
+        out["in_chans"] = int(converted[key].shape[1])
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, model_name: str | None = None, *, device: str | torch.device = "cpu",
+                    layout: str | None = None, **kwargs: Any) -> nn.Module:
+    """The model a checkpoint was saved from, rebuilt and loaded, in eval mode.
+
+    A cnnzoo checkpoint rebuilds itself from its header (architecture, exact constructor arguments,
+    classes, input size, scaling); ``model_name`` may be given and must then agree. A file of
+    torchvision or timm (no header) needs ``model_name``; its number of classes and input channels are
+    read off the weights. ``kwargs`` are family options for such a file (e.g. ``padding="same"``).
+
+    The model carries ``checkpoint_header`` (a :class:`CheckpointHeader`; for a file without one, a
+    header with the defaults of the model's input size and normalisation, no class names).
+    """
+    p = _check_path(path)
+    header = read_header(p)
+    if header is not None:
+        if model_name is not None and model_name != header.model:
+            raise ValueError(f"{p} holds a {header.model} checkpoint, not {model_name}")
+        if kwargs:
+            raise TypeError(f"{p} records its own constructor arguments; got extra {', '.join(sorted(kwargs))}")
+        model = build_model(header.model, **header.build_args())
+        load_weights(model, p, strict=True, layout="cnnzoo", model_name=header.model)
+        size = header.img_size
+        info = replace(model.model_info, input_size=(header.in_chans, size, size),
+                       scaling=header.scaling or model.model_info.scaling)
+        model.model_info = info
+        if header.scaling:
+            model.resolution = size
+    else:
+        if model_name is None:
+            raise ValueError(f"{p} has no cnnzoo header (a torchvision or timm file?): give the model's name, "
+                             f"e.g. --model resnet50 (`cnnzoo list` shows every name)")
+        build = dict(kwargs)
+        build.update({k: v for k, v in _shape_args(p, model_name, layout, kwargs).items() if k not in kwargs})
+        model = build_model(model_name, **build)
+        report = load_weights(model, p, strict=True, layout=layout, model_name=model_name)
+        header = header_for(model, source=f"{p.name} ({report.layout} layout)")
+    model.checkpoint_header = header
+    return model.to(device).eval()
+
+
+def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, model_name: str | None = None, *,
+                       layout: str | None = None, dtype: torch.dtype | None = None,
+                       mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+                       **kwargs: Any) -> tuple[Path, CheckpointHeader]:
+    """Rewrite a torchvision, timm or cnnzoo checkpoint as a cnnzoo checkpoint with its header.
+
+    The weights are loaded strictly into the cnnzoo model (a file that does not fit fails here, naming
+    the keys). Class names, dataset and accuracy of a cnnzoo source are kept; ``mean``/``std`` replace
+    the normalisation (default: the source's, else :func:`default_normalization`).
+    """
+    if not str(dst).endswith(".safetensors"):
+        raise ValueError(f"the converted file must be a .safetensors file, got {str(dst)!r}")
+    model = load_checkpoint(src, model_name, layout=layout, **kwargs)
+    old: CheckpointHeader = model.checkpoint_header
+    if mean is not None or std is not None:
+        if mean is None or std is None or len(mean) != old.in_chans or len(std) != old.in_chans:
+            raise ValueError(f"give mean and std together, one value per input channel ({old.in_chans}) each")
+        old = replace(old, mean=[float(v) for v in mean], std=[float(v) for v in std])
+    path = save_state_dict(dst, model.state_dict(), old, dtype=dtype)
+    return path, old
