@@ -8,19 +8,24 @@ from pathlib import Path
 
 import torch
 
-from cnnzoo.data.folder import load_image, load_image_folder
+from cnnzoo.data.folder import list_classes, load_image, load_image_folder
 from cnnzoo.data.idx import (
     FASHION_MNIST_CLASSES,
+    FASHION_MNIST_MEAN,
+    FASHION_MNIST_SPLITS,
+    FASHION_MNIST_STD,
     MISSING_DATA_HELP,
     find_fashion_mnist,
+    is_fashion_mnist_dir,
     load_fashion_mnist,
     read_idx,
 )
 
 __all__ = ["ImageData", "load_data", "iterate_batches", "read_idx", "load_image", "load_image_folder",
-           "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES", "MISSING_DATA_HELP"]
+           "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN",
+           "FASHION_MNIST_STD", "FASHION_MNIST_SPLITS", "MISSING_DATA_HELP"]
 
-FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+_FASHION_MNIST_NAMES = (None, "", "fashion-mnist", "fashion_mnist")
 
 
 @dataclass
@@ -53,13 +58,16 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
 
 def load_data(data: str | os.PathLike | None = None, split: str = "train", in_chans: int = 1,
               img_size: int = 28) -> ImageData:
-    """Load a split: Fashion-MNIST (``data`` None/"fashion-mnist" or a directory with its IDX files), or an
-    ImageFolder directory with ``train/`` and ``val/`` (``split`` "test" maps to ``val/`` if ``test/`` is absent).
+    """Load a split: Fashion-MNIST (``data`` None/"fashion-mnist" or a directory with its IDX files; splits
+    "train" and "test"), or an ImageFolder directory with ``train/`` and ``val/`` (``split`` "test" maps to
+    ``val/`` if ``test/`` is absent).
     """
-    if data in (None, "", "fashion-mnist", "fashion_mnist") or (
-            Path(data).is_dir() and (Path(data) / "t10k-labels-idx1-ubyte.gz").is_file()):
-        root = find_fashion_mnist(None if data in (None, "", "fashion-mnist", "fashion_mnist") else data)
-        images, labels = load_fashion_mnist(root, "train" if split == "train" else "test")
+    if data in _FASHION_MNIST_NAMES or is_fashion_mnist_dir(data):
+        if split not in FASHION_MNIST_SPLITS:
+            raise ValueError(f"Fashion-MNIST has no {split!r} split (it has "
+                             f"{' and '.join(map(repr, FASHION_MNIST_SPLITS))})")
+        root = find_fashion_mnist(None if data in _FASHION_MNIST_NAMES else data)
+        images, labels = load_fashion_mnist(root, split)
         if in_chans == 3:
             images = images.expand(-1, 3, -1, -1).contiguous()
         elif in_chans != 1:
@@ -75,8 +83,6 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
         sub = "val"
     train_classes = None
     if sub != "train" and (root / "train").is_dir():
-        from cnnzoo.data.folder import list_classes
-
         train_classes = list_classes(root / "train")
     images, labels, classes = load_image_folder(root, sub, in_chans, img_size, train_classes)
     mean, std = _channel_stats(images)
