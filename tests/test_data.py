@@ -142,6 +142,13 @@ def test_default_directory_when_nothing_is_set(tmp_path, monkeypatch):
     assert find_fashion_mnist() == root
 
 
+def test_data_directory_with_neither_format_is_one_error(tmp_path):
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "readme.txt").write_text("nothing useful")
+    with pytest.raises(FileNotFoundError, match=r"stuff: no Fashion-MNIST IDX files and no image folder"):
+        load_data(tmp_path / "stuff", "train")
+
+
 # -- image files --------------------------------------------------------------------------------
 def _save(im: Image.Image, path: Path, **kwargs) -> Path:
     im.save(path, **kwargs)

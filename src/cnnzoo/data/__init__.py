@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class ImageData:
         return len(self.labels)
 
     def subset(self, n: int | None) -> ImageData:
+        """The first ``n`` images (all of them when ``n`` is None or 0)."""
         if not n or n >= len(self):
             return self
         return ImageData(self.images[:n], self.labels[:n], self.classes, self.mean, self.std, self.source)
@@ -78,6 +80,10 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such data directory (expected Fashion-MNIST IDX files or an "
                                 f"image folder with train/ and val/). {MISSING_DATA_HELP}")
+    if not any((root / sub).is_dir() for sub in {"train", "val", split}):
+        raise FileNotFoundError(f"{root}: no Fashion-MNIST IDX files and no image folder in this directory (expected "
+                                f"the IDX files, or train/ and val/ with one sub-directory per class). "
+                                f"{MISSING_DATA_HELP}")
     sub = split
     if split != "train" and not (root / split).is_dir():
         sub = "val"
@@ -90,7 +96,7 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
 
 
 def iterate_batches(n: int, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, rank: int = 0,
-                    world_size: int = 1, drop_last: bool = False):
+                    world_size: int = 1, drop_last: bool = False) -> Iterator[torch.Tensor]:
     """Index batches of one epoch; shuffled by a generator seeded with (seed, epoch), so that an epoch's
     order does not depend on any RNG state. With ``world_size`` > 1 each rank gets an equal, disjoint
     share (padded by wrapping, like ``DistributedSampler``)."""
