@@ -130,6 +130,60 @@ def test_groups_must_divide_channels():
         conv_params(16, 30, 3, groups=4)
 
 
+# -- the one MAC counter ----------------------------------------------------------------------------
+class _Functional(nn.Module):
+    """Operators called functionally, outside nn.Conv2d / nn.Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(6, 4, 3, 3))
+        self.up = nn.ConvTranspose2d(6, 2, 2, stride=2)
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x):
+        y = self.up(nn.functional.conv2d(x, self.w, padding=1, groups=2))  # (N, 6, 5, 5) -> (N, 2, 10, 10)
+        z = torch.bmm(y.flatten(2), y.flatten(2).transpose(1, 2))  # (N, 2, 100) @ (N, 100, 2)
+        return self.fc(z.flatten(1).repeat(1, 5).view(-1, 2, 10))  # a linear layer on a 3-d input
+
+
+def test_count_macs_counts_every_operator_that_multiplies():
+    n = 2
+    expected = (conv_macs(8, 6, 3, 5, 5, groups=2)  # functional grouped convolution
+                + 6 * 5 * 5 * 2 * 2 * 2  # transposed: every input pixel scatters a (C_out, 2, 2) kernel
+                + 2 * 100 * 2  # bmm
+                + 2 * 10 * 3)  # linear on (N, 2, 10)
+    model = _Functional().to("meta").train()
+    assert count_macs(model, (8, 5, 5), batch_size=n) == n * expected
+    assert model.training  # its mode is restored
+    assert meta_profile(model, (n, 8, 5, 5)).total["macs"] == n * expected
+
+
+@pytest.mark.parametrize("name", ["lenet5", "fashion_cnn", "squeezenet1_1", "mobilenet_v3_small"])
+def test_count_macs_equals_the_profilers_per_layer_sum(name):
+    model = cnnzoo.create_model(name, device="meta")
+    size = cnnzoo.model_info(name).input_size
+    assert count_macs(model, size) == meta_profile(model, (1, *size)).total["macs"]
+
+
+@pytest.mark.parametrize("name,gmacs", [("resnet50", 4.089), ("efficientnet_b0", 0.386),
+                                        ("mobilenet_v3_large", 0.217)])
+def test_count_macs_matches_the_readme_table(name, gmacs):
+    info = cnnzoo.model_info(name)
+    assert round(count_macs(cnnzoo.create_model(name, device="meta"), info.input_size) / 1e9, 3) == gmacs
+
+
+def test_zoo_profile_and_bench_tables_share_the_formatter():
+    from cnnzoo.zoo import zoo_table
+
+    text = zoo_table("resnet50").split("\n")
+    assert text[0].split() == ["model", "family", "params", "GMACs", "input", "min", "paper"]
+    assert len(text) == 3 and " 4.089 " in text[2] and set(text[1]) == {"-", " "}
+    md = zoo_table("resnet50", markdown=True).split("\n")
+    assert md[1].startswith("|-------") and md[1].count("---:|") == 3  # params, GMACs, min: right-aligned
+    prof = profile_model("fashion_cnn", latency=False).to_table(max_rows=2).split("\n")
+    assert prof[1] == prof[-3] and "… " in prof[4] and prof[-2].startswith("TOTAL")
+
+
 # -- the profiler --------------------------------------------------------------------------------
 def test_depthwise_conv_macs_are_divided_by_groups():
     prof = meta_profile(nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False), (2, 64, 14, 14))

@@ -12,6 +12,7 @@ import functools
 from cnnzoo.analysis.flops import count_macs
 from cnnzoo.builder import build_model, count_params
 from cnnzoo.registry import ModelFacts, list_models, model_facts, model_info, set_facts_provider
+from cnnzoo.tables import format_table
 
 __all__ = ["measure_facts", "zoo_row", "zoo_table"]
 
@@ -52,10 +53,4 @@ def zoo_table(pattern: str = "*", markdown: bool = False) -> str:
          "×".join(map(str, r["input_size"][1:])) + f"×{r['input_size'][0]}", str(r["min_size"]), r["paper"]]
         for r in rows
     ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
-    fmt = "  ".join(f"{{:{'>' if i in (2, 3, 5) else '<'}{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in body])
+    return format_table(header, body, align="llrrlrl", markdown=markdown)

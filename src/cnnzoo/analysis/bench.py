@@ -21,6 +21,7 @@ from torch import nn
 from cnnzoo.analysis.flops import count_macs
 from cnnzoo.analysis.latency import matmul_peak, measure_latency
 from cnnzoo.device import parse_dtype, resolve_device
+from cnnzoo.tables import format_table
 
 __all__ = ["prepare_model", "bench_models", "rows_to_table", "rows_to_csv", "plot_macs_vs_latency"]
 
@@ -154,9 +155,7 @@ def rows_to_table(rows: list[dict[str, Any]]) -> str:
             f"{r['latency_ms']:.2f}", f"{r['latency_iqr_ms']:.2f}", f"{r['throughput']:.1f}",
             f"{r['gflops_achieved']:.1f}", f"{r['peak_fraction']:.1%}" if "peak_fraction" in r else "-",
         ])
-    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
-    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
-    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*b) for b in body]
+    lines = [format_table(header, body, align="l" + "r" * (len(header) - 1))]
     if rows:
         r = rows[0]
         lines.append(f"{r['device']} ({r['device_name']}), {r['threads']} threads, torch {r['torch']}; "

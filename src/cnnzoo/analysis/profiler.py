@@ -10,7 +10,9 @@ Definitions (per operator, summed per module and in total):
 
 * **MACs** — multiply-accumulates ("FLOPs" in the papers' sense of multiply-adds) of
   convolutions (``H'·W'·C_out·(C_in/g)·k_h·k_w``: grouped and depthwise convolutions at their real,
-  divided cost) and matrix products (linear layers). Other operators count no MACs.
+  divided cost) and matrix products (linear layers), by the rules of
+  :func:`cnnzoo.analysis.flops.op_macs` that :func:`~cnnzoo.analysis.flops.count_macs` sums too.
+  Other operators count no MACs.
 * **memory access cost** — ShuffleNetV2's MAC (§2): elements read (every tensor input: feature
   maps *and* weights) plus elements written (every output), in elements and in bytes. Views and
   reshapes move no data and count nothing; an in-place operator reads and writes its tensor.
@@ -35,10 +37,12 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from cnnzoo.analysis.flops import op_macs
+from cnnzoo.tables import format_table
+
 __all__ = ["LayerStats", "ModelProfile", "profile_ops", "profile_model"]
 
 _aten = torch.ops.aten
-_CONV_OPS = {_aten.convolution.default, _aten._convolution.default}
 _NORM_OPS = {
     getattr(_aten, n).default
     for n in ("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit",
@@ -48,25 +52,6 @@ _NORM_OPS = {
 # Operators that only allocate or relabel memory: no data moves, no kernel worth counting.
 _NO_KERNEL = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "detach", "alias",
               "lift_fresh", "lift_fresh_copy", "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel"}
-
-
-def _op_macs(func: Any, args: tuple, out: Any) -> int:
-    """Multiply-accumulates of one ATen operator (0 for everything but convolutions and matmuls)."""
-    if func in _CONV_OPS:
-        x, weight = args[0], args[1]
-        transposed = bool(args[6]) if len(args) > 6 else False
-        k = int(weight[0].numel())  # (C_in/g)·kh·kw for a convolution, (C_out/g)·kh·kw transposed
-        return int(x.numel() * k) if transposed else int(out.numel() * k)
-    if func is _aten.addmm.default or func is _aten.mm.default:
-        a, b = (args[1], args[2]) if func is _aten.addmm.default else (args[0], args[1])
-        return int(a.shape[0] * a.shape[1] * b.shape[1])
-    if func in (_aten.bmm.default, _aten.baddbmm.default):
-        a, b = (args[0], args[1]) if func is _aten.bmm.default else (args[1], args[2])
-        return int(a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
-    if func is _aten.linear.default:
-        x, weight = args[0], args[1]
-        return int(x.numel() // x.shape[-1] * weight.numel())
-    return 0
 
 
 @dataclass
@@ -160,14 +145,12 @@ class ModelProfile:
         rows.append(["TOTAL", "", f"{t['params']:,}", f"{t['macs'] / 1e6:.3f}", f"{t['mac_elements'] / 1e6:.3f}",
                      f"{t['activation_bytes'] / 1024:.1f}", f"{t['intensity']:.2f}", str(t["kernels"]),
                      str(t["elementwise"]), ""])
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        right = {2, 3, 4, 5, 6, 7, 8}
-        fmt = "  ".join(f"{{:{'>' if i in right else '<'}{w}}}" for i, w in enumerate(widths))
-        lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-        lines += [fmt.format(*r) for r in rows[:-1]]
+        lines = format_table(header, rows, align="llrrrrrrrl").split("\n")
+        rule, total = lines[1], lines[-1]
+        lines = lines[:-1]
         if max_rows and len(self.layers) > max_rows:
             lines.append(f"… {len(self.layers) - max_rows} more layers (see --json / --csv)")
-        lines += [fmt.format(*("-" * w for w in widths)), fmt.format(*rows[-1])]
+        lines += [rule, total]
         lines.append(
             f"{self.model}: input {tuple(self.input_shape)} {self.dtype}; {t['params']:,} params, "
             f"{t['macs'] / 1e9:.3f} GMACs, MAC {t['mac_bytes'] / 2**20:.1f} MiB, "
@@ -209,7 +192,7 @@ class _CostMode(TorchDispatchMode):
         aliased = [r.alias_info is not None for r in func._schema.returns]
         fresh = [t for t, a in zip(outputs, aliased + [False] * len(outputs), strict=False) if not a]
         layer.activation_bytes += sum(t.numel() * t.element_size() for t in fresh)
-        layer.macs += _op_macs(func, args, out)
+        layer.macs += op_macs(func, args, out)
         layer.kernels += 1
         if torch.Tag.pointwise in func.tags or func in _NORM_OPS:
             layer.elementwise += 1

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from cnnzoo.data.folder import load_image, load_image_folder
+from cnnzoo.data.folder import list_classes, load_image, load_image_folder
 from cnnzoo.data.idx import (
     FASHION_MNIST_CLASSES,
+    FASHION_MNIST_MEAN,
+    FASHION_MNIST_SPLITS,
+    FASHION_MNIST_STD,
     MISSING_DATA_HELP,
     find_fashion_mnist,
+    is_fashion_mnist_dir,
     load_fashion_mnist,
     read_idx,
 )
 
 __all__ = ["ImageData", "load_data", "iterate_batches", "read_idx", "load_image", "load_image_folder",
-           "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES", "MISSING_DATA_HELP"]
+           "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN",
+           "FASHION_MNIST_STD", "FASHION_MNIST_SPLITS", "MISSING_DATA_HELP"]
 
-FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+_FASHION_MNIST_NAMES = (None, "", "fashion-mnist", "fashion_mnist")
 
 
 @dataclass
@@ -39,6 +45,7 @@ class ImageData:
         return len(self.labels)
 
     def subset(self, n: int | None) -> ImageData:
+        """The first ``n`` images (all of them when ``n`` is None or 0)."""
         if not n or n >= len(self):
             return self
         return ImageData(self.images[:n], self.labels[:n], self.classes, self.mean, self.std, self.source)
@@ -53,13 +60,16 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
 
 def load_data(data: str | os.PathLike | None = None, split: str = "train", in_chans: int = 1,
               img_size: int = 28) -> ImageData:
-    """Load a split: Fashion-MNIST (``data`` None/"fashion-mnist" or a directory with its IDX files), or an
-    ImageFolder directory with ``train/`` and ``val/`` (``split`` "test" maps to ``val/`` if ``test/`` is absent).
+    """Load a split: Fashion-MNIST (``data`` None/"fashion-mnist" or a directory with its IDX files; splits
+    "train" and "test"), or an ImageFolder directory with ``train/`` and ``val/`` (``split`` "test" maps to
+    ``val/`` if ``test/`` is absent).
     """
-    if data in (None, "", "fashion-mnist", "fashion_mnist") or (
-            Path(data).is_dir() and (Path(data) / "t10k-labels-idx1-ubyte.gz").is_file()):
-        root = find_fashion_mnist(None if data in (None, "", "fashion-mnist", "fashion_mnist") else data)
-        images, labels = load_fashion_mnist(root, "train" if split == "train" else "test")
+    if data in _FASHION_MNIST_NAMES or is_fashion_mnist_dir(data):
+        if split not in FASHION_MNIST_SPLITS:
+            raise ValueError(f"Fashion-MNIST has no {split!r} split (it has "
+                             f"{' and '.join(map(repr, FASHION_MNIST_SPLITS))})")
+        root = find_fashion_mnist(None if data in _FASHION_MNIST_NAMES else data)
+        images, labels = load_fashion_mnist(root, split)
         if in_chans == 3:
             images = images.expand(-1, 3, -1, -1).contiguous()
         elif in_chans != 1:
@@ -70,13 +80,15 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such data directory (expected Fashion-MNIST IDX files or an "
                                 f"image folder with train/ and val/). {MISSING_DATA_HELP}")
+    if not any((root / sub).is_dir() for sub in {"train", "val", split}):
+        raise FileNotFoundError(f"{root}: no Fashion-MNIST IDX files and no image folder in this directory (expected "
+                                f"the IDX files, or train/ and val/ with one sub-directory per class). "
+                                f"{MISSING_DATA_HELP}")
     sub = split
     if split != "train" and not (root / split).is_dir():
         sub = "val"
     train_classes = None
     if sub != "train" and (root / "train").is_dir():
-        from cnnzoo.data.folder import list_classes
-
         train_classes = list_classes(root / "train")
     images, labels, classes = load_image_folder(root, sub, in_chans, img_size, train_classes)
     mean, std = _channel_stats(images)
@@ -84,7 +96,7 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
 
 
 def iterate_batches(n: int, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, rank: int = 0,
-                    world_size: int = 1, drop_last: bool = False):
+                    world_size: int = 1, drop_last: bool = False) -> Iterator[torch.Tensor]:
     """Index batches of one epoch; shuffled by a generator seeded with (seed, epoch), so that an epoch's
     order does not depend on any RNG state. With ``world_size`` > 1 each rank gets an equal, disjoint
     share (padded by wrapping, like ``DistributedSampler``)."""

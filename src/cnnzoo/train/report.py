@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from cnnzoo import tables
 from cnnzoo.train.checkpoint import atomic_write
 
 __all__ = ["write_csv", "plot_curves", "plot_confusion", "format_table", "confusion_table"]
@@ -80,15 +81,10 @@ def plot_confusion(path: str | os.PathLike, cm: torch.Tensor, classes: list[str]
 
 
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A plain monospace table (also valid Markdown)."""
-    cells = [[str(h) for h in headers]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+    """A Markdown table (for ``report.md``), by :func:`cnnzoo.tables.format_table`."""
+    return tables.format_table(headers, rows, markdown=True)
 
 
 def confusion_table(cm: torch.Tensor, classes: list[str]) -> str:
-    short = [c[:10] for c in classes]
-    return format_table(["true \\ pred"] + [str(i) for i in range(len(classes))],
-                        [[f"{i} {short[i]}"] + [int(v) for v in cm[i]] for i in range(len(classes))])
+    """The confusion matrix as a Markdown table, by :func:`cnnzoo.tables.confusion_table`."""
+    return tables.confusion_table(cm, classes, markdown=True)
