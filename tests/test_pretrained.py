@@ -1,13 +1,20 @@
 """Weights that ship inside the package: they load offline and reproduce their recorded accuracy."""
 
+import dataclasses
+
 import pytest
 import torch
 
 import cnnzoo
+from cnnzoo.checkpoint import read_header
 from cnnzoo.train.fashion_mnist_eval import accuracy, data_root, load_split
-from cnnzoo.weights import pretrained_path, shipped_defaults, shipped_models
+from cnnzoo.weights import pretrained_path, shipped_models
 
 SHIPPED = shipped_models()
+
+
+def shipped_defaults(name: str) -> dict:
+    return dict(dataclasses.asdict(read_header(pretrained_path(name))), format="cnnzoo.checkpoint.v1")
 
 
 def _have_data() -> bool:

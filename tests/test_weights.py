@@ -10,17 +10,9 @@ import torch
 from safetensors.torch import save_file
 
 import cnnzoo
-from cnnzoo.weights import (
-    WeightsError,
-    adapt_input_conv,
-    convert_checkpoint,
-    detect_layout,
-    load_weights,
-    parse_metadata,
-    read_checkpoint,
-    read_metadata,
-    save_weights,
-)
+from cnnzoo.checkpoint import convert_checkpoint, load_weights, read_header, save_checkpoint
+from cnnzoo.checkpoint import read_state_dict as read_checkpoint
+from cnnzoo.weights import WeightsError, adapt_input_conv, detect_layout
 from tests._oracle import FIXTURES
 
 
@@ -163,7 +155,7 @@ def test_layout_detection_cnnzoo_vs_reference(tmp_path):
     torch.save(ref_sd, tmp_path / "tv.pth")
     loaded = cnnzoo.create_model("resnet18", num_classes=10)
     report = load_weights(loaded, tmp_path / "tv.pth")
-    assert report.layout in ("torchvision", "timm")
+    assert report.layout == "torchvision/timm"  # the two references share this layout
     assert _same(loaded, model)
     source, _ = detect_layout(model.state_dict(), loaded)
     assert source == "cnnzoo"
@@ -201,22 +193,24 @@ def test_layout_detected_automatically_for_every_fixture(name, source, path):
     assert {k: tuple(v.shape) for k, v in converted.items()} == want
 
 
-def test_save_weights_header_and_convert(tmp_path, fashion):
-    path = save_weights(fashion, tmp_path / "f.safetensors", dataset="fashion-mnist", accuracy=90.0)
-    meta = parse_metadata(read_metadata(path))
-    assert meta["format"] == "cnnzoo.checkpoint.v1" and meta["model"] == "fashion_cnn"
-    assert meta["num_classes"] == 10 and meta["in_chans"] == 1 and meta["img_size"] == 28
-    assert len(meta["mean"]) == len(meta["std"]) == 1
+def test_save_checkpoint_header_and_convert(tmp_path, fashion):
+    path = save_checkpoint(fashion, tmp_path / "f.safetensors", dataset="fashion-mnist", accuracy=90.0)
+    header = read_header(path)
+    assert header.model == "fashion_cnn" and header.dataset == "fashion-mnist" and header.accuracy == 90.0
+    assert header.num_classes == 10 and header.in_chans == 1 and header.img_size == 28
+    assert len(header.mean) == len(header.std) == 1
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temp file left
     # A torchvision-layout ResNet with 7 classes, wrapped and DDP-prefixed → cnnzoo file with 7 classes.
     model = cnnzoo.create_model("resnet18", num_classes=7).eval()
     ref_sd = {("module.fc." + k[len("head.fc."):] if k.startswith("head.fc.") else "module." + k): v
               for k, v in model.state_dict().items()}
     torch.save({"state_dict": ref_sd, "epoch": 90}, tmp_path / "r18.pth")
-    dst, report = convert_checkpoint(tmp_path / "r18.pth", tmp_path / "r18.safetensors", "resnet18")
-    meta = parse_metadata(read_metadata(dst))
-    assert meta["model"] == "resnet18" and meta["num_classes"] == 7 and meta["in_chans"] == 3
-    assert meta["mean"] == [0.485, 0.456, 0.406] and "torchvision" in meta["source"] or "timm" in meta["source"]
+    dst, header = convert_checkpoint(tmp_path / "r18.pth", tmp_path / "r18.safetensors", "resnet18")
+    assert read_header(dst) == header
+    assert header.model == "resnet18" and header.num_classes == 7 and header.in_chans == 3 and header.classes is None
+    assert header.mean == [0.485, 0.456, 0.406]
+    # torchvision's and timm's ResNet layouts are the same: the source says both, not one of them
+    assert header.source == "r18.pth (torchvision/timm layout)"
     loaded = cnnzoo.create_model("resnet18", num_classes=7, pretrained=str(dst))
     assert _same(loaded, model)
 

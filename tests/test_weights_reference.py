@@ -134,7 +134,7 @@ STAGE_TABLE_CASES = [
 @pytest.mark.parametrize("name,ref_name,layout,kwargs", STAGE_TABLE_CASES,
                          ids=[f"{c[0]}-{c[2]}-{c[1]}" for c in STAGE_TABLE_CASES])
 def test_stage_table_checkpoint_loads_whatever_its_key_order(tmp_path, name, ref_name, layout, kwargs):
-    from cnnzoo.weights.io import read_checkpoint
+    from cnnzoo.checkpoint import read_state_dict as read_checkpoint
     from cnnzoo.weights.loading import detect_layout
 
     ref = f"torchvision.models.{ref_name}()" if layout == "torchvision" else f"timm.create_model('{ref_name}')"
