@@ -274,7 +274,8 @@ def _looks_pickled(path: Path) -> bool:
 def _refusal(path: Path, err: Exception) -> ValueError:
     """The error for a file that needs pickled code: what it holds, what to do; none of torch's advice."""
     text = _ANSI.sub("", str(err))
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"Unsupported operand (\d+)", text)
+    found = (re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"unsupported GLOBAL ([\w.]+)", text)
+             or re.search(r"Unsupported operand (\d+)", text))
     what = f" (it needs {found.group(1)})" if found else ""
     return ValueError(f"{path} holds Python objects other than tensors{what}; cnnzoo loads with "
                       f"torch.load(weights_only=True) and never runs pickled code. Re-save only the state dict "
