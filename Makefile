@@ -26,7 +26,8 @@ data:
 	  else echo "Fashion-MNIST not found: install Debian's dataset-fashion-mnist or set CNNZOO_DATA"; fi; \
 	fi
 
-# The main job: train the seed CNN (fast recipe, one epoch) on Fashion-MNIST and print the test accuracy.
+# The main job: train the fastest recipe (resnet8_fast: ResNet-8 ×2, 4 epochs, ≈ 93 % in under 3 minutes)
+# on Fashion-MNIST and print the test accuracy; the run lands in runs/demo-<time>/
 demo: venv data
 	$(VENV)/bin/cnnzoo train --config resnet8_fast --name demo-$$(date +%Y%m%d-%H%M%S)
 
