@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cnnzoo.checkpoint import write_text
 from cnnzoo.registry import list_models
+from cnnzoo.tables import format_table
 from cnnzoo.zoo import measure_facts, zoo_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,12 +30,11 @@ BEGIN, END = "<!-- model-table:begin -->", "<!-- model-table:end -->"
 
 def table() -> str:
     rows = sorted((zoo_row(n) for n in list_models()), key=lambda r: (r["family"], r["params"]))
-    lines = ["| model | family | parameters | GMACs | input | min | paper |", "|---|---|---:|---:|---:|---:|---|"]
-    for r in rows:
-        c, h, w = r["input_size"]
-        lines.append(f"| `{r['name']}` | {r['family']} | {r['params']:,} | {r['gmacs']:.3f} | {h}×{w}×{c} "
-                     f"| {r['min_size']} | {r['paper']} |")
-    return "\n".join(lines)
+    body = [[f"`{r['name']}`", r["family"], f"{r['params']:,}", f"{r['gmacs']:.3f}",
+             "×".join(map(str, r["input_size"][1:])) + f"×{r['input_size'][0]}", r["min_size"], r["paper"]]
+            for r in rows]
+    return format_table(["model", "family", "parameters", "GMACs", "input", "min", "paper"], body,
+                        align="llrrrrl", markdown=True)
 
 
 def main() -> None:
