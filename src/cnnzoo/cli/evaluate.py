@@ -12,6 +12,7 @@ import yaml
 from torch import nn
 
 from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, write_text
+from cnnzoo.cli._types import positive_int
 from cnnzoo.data import load_data, load_image
 from cnnzoo.data.folder import IMAGE_EXTENSIONS
 from cnnzoo.device import resolve_device
@@ -26,25 +27,15 @@ _CHECKPOINT_HELP = ("a checkpoint file (cnnzoo, or torchvision/timm with --model
                     "or the name of a model whose weights ship with cnnzoo (e.g. fashion_cnn)")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a checkpoint: top-1/top-5, per-class accuracy, confusion matrix")
     e.add_argument("checkpoint", help=_CHECKPOINT_HELP)
     e.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
     e.add_argument("--data", help="data (default: the data the run was trained on, else Fashion-MNIST)")
     e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST), val (image folders)")
-    e.add_argument("--batch-size", type=_positive, default=500)
+    e.add_argument("--batch-size", type=positive_int, default=500)
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
-    e.add_argument("--subset", type=_positive, help="first N images only")
+    e.add_argument("--subset", type=positive_int, help="first N images only")
     e.add_argument("--out", help="directory for the confusion matrix PNG and the JSON of results (default: the run "
                                  "directory, or ./evals for shipped weights); files are named by time, never replaced")
     e.add_argument("--device", default="cpu")
@@ -54,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("checkpoint", help=_CHECKPOINT_HELP)
     q.add_argument("images", nargs="+", help="image files or directories of images")
     q.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
-    q.add_argument("-k", "--topk", type=_positive, default=3)
+    q.add_argument("-k", "--topk", type=positive_int, default=3)
     q.add_argument("--invert", action="store_true",
                    help="invert gray levels (Fashion-MNIST shows light objects on black)")
     q.set_defaults(handler=_predict)

@@ -8,6 +8,7 @@ from pathlib import Path
 from torch import nn
 
 from cnnzoo.checkpoint import load_checkpoint
+from cnnzoo.cli._types import positive_int
 from cnnzoo.export import FORMATS, export_model
 from cnnzoo.factory import create_model
 from cnnzoo.registry import model_info
@@ -29,27 +30,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="FILE",
                    help="output file (default: MODEL.onnx / MODEL.pt, or beside the checkpoint)")
     p.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
-    p.add_argument("--img-size", type=_positive, default=None,
+    p.add_argument("--img-size", type=positive_int, default=None,
                    help="input side (default: the checkpoint's training size, else the model's)")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size of the example input (default 1)")
-    p.add_argument("--num-classes", type=_positive, default=None, help="classifier outputs (random weights only)")
-    p.add_argument("--in-chans", type=_positive, default=None, help="input channels (random weights only)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size of the example input (default 1)")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="classifier outputs (random weights only)")
+    p.add_argument("--in-chans", type=positive_int, default=None, help="input channels (random weights only)")
     p.add_argument("--exporter", default="dynamo", choices=["dynamo", "legacy"], help="ONNX exporter")
     p.add_argument("--method", default="trace", choices=["trace", "script"], help="TorchScript method")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (dynamo: 18-23, legacy: 7-20)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |exported − PyTorch| (default 1e-4)")
     p.add_argument("--no-verify", action="store_true", help="skip running the exported file")
     p.set_defaults(handler=_export)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _is_file_target(target: str) -> bool:
