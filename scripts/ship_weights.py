@@ -20,7 +20,8 @@ import torch
 import yaml
 
 import cnnzoo
-from cnnzoo.train.fashion_mnist_eval import accuracy, load_split
+from cnnzoo.data import load_data
+from cnnzoo.train import evaluate
 from cnnzoo.weights import parse_metadata, read_metadata, save_weights
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "cnnzoo" / "weights" / "pretrained"
@@ -48,8 +49,9 @@ def main() -> None:
     tmp = path.with_suffix(".tmp.safetensors")
     save_weights(model, tmp, **header)
     back = cnnzoo.create_model(name, pretrained=str(tmp), **build)  # the stored fp16 weights, as users load them
-    images, labels = load_split("test")
-    acc = accuracy(back, images, labels, header["mean"], header["std"], size=meta["img_size"])
+    data = load_data(None, "test", in_chans=int(meta["in_chans"]), img_size=int(meta["img_size"]))
+    data.mean, data.std = header["mean"], header["std"]
+    acc = evaluate(back, data, int(meta["img_size"])).top1 / 100
     save_weights(back, path, accuracy=round(100 * acc, 2), **header)
     tmp.unlink()
     print(json.dumps(dict(model=name, test_accuracy=round(100 * acc, 2), file=str(path), bytes=path.stat().st_size)))
