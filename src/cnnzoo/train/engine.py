@@ -2,7 +2,7 @@
 
 ``train(cfg)`` checks the settings, loads the data as a :class:`~cnnzoo.train.batches.BatchSource`, builds
 the model from the registry and its :class:`~cnnzoo.train.state.RunState`, then for each epoch runs
-:func:`~cnnzoo.train.loop.train_one_epoch`, :func:`~cnnzoo.train.evaluate.evaluate` and the
+:func:`~cnnzoo.train.loop.train_one_epoch`, :func:`~cnnzoo.train.evaluation.evaluate` and the
 :class:`~cnnzoo.train.writer.RunWriter` (only rank 0 writes). ``--resume`` restores everything including
 RNG states, so that on the CPU in deterministic mode a killed and resumed run ends with the same weights
 as an uninterrupted one. Every error about the settings, the data or the model comes before anything is
@@ -30,7 +30,7 @@ from cnnzoo.train.augment import BatchAugment
 from cnnzoo.train.batches import BatchSource, InMemoryBatches, to_float
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.ema import ModelEMA
-from cnnzoo.train.evaluate import EvalResult, evaluate
+from cnnzoo.train.evaluation import EvalResult, evaluate
 from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 from cnnzoo.train.state import RunState

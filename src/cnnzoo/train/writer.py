@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from cnnzoo.train import checkpoint as ckpt
-from cnnzoo.train.evaluate import EvalResult
+from cnnzoo.train.evaluation import EvalResult
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves, write_csv
 from cnnzoo.train.state import RunState
 from cnnzoo.train.tensorboard import EventWriter, read_events
