@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import yaml
 
 import cnnzoo
-from cnnzoo.train.fashion_mnist_eval import accuracy, load_split
-from cnnzoo.weights import parse_metadata, read_metadata, save_weights
+from cnnzoo.checkpoint import save_state_dict
+from cnnzoo.data import load_data
+from cnnzoo.train import evaluate
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "cnnzoo" / "weights" / "pretrained"
 
@@ -34,23 +36,20 @@ def main() -> None:
     args = p.parse_args()
 
     src = args.run / f"{args.weights}.safetensors"
-    meta = parse_metadata(read_metadata(src))
+    model = cnnzoo.load_checkpoint(src)  # rebuilt from its header, exactly as trained
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
-    name, kwargs = meta["model"], dict(meta.get("model_kwargs") or {})
-    drop_rate = kwargs.pop("drop_rate", None)
-    build = dict(num_classes=meta["num_classes"], in_chans=meta["in_chans"], drop_rate=drop_rate, **kwargs)
-    model = cnnzoo.create_model(name, pretrained=str(src), **build)
-    header = dict(model_kwargs=meta.get("model_kwargs") or {}, mean=tuple(meta["mean"]), std=tuple(meta["std"]),
-                  classes=meta["classes"], dtype=torch.float16, dataset="fashion-mnist", img_size=meta["img_size"],
-                  epoch=cfg["epochs"], source=f"cnnzoo train --config {cfg.get('config') or args.run.name} "
-                                              f"({cfg['epochs']} epochs, {args.weights} weights)")
+    header = replace(model.checkpoint_header, dataset="fashion-mnist", epoch=cfg["epochs"], accuracy=None,
+                     source=f"cnnzoo train --config {cfg.get('recipe') or args.run.name} "
+                            f"({cfg['epochs']} epochs, {args.weights} weights)")
+    name = header.model
     path = args.out / f"{name}.safetensors"
     tmp = path.with_suffix(".tmp.safetensors")
-    save_weights(model, tmp, **header)
-    back = cnnzoo.create_model(name, pretrained=str(tmp), **build)  # the stored fp16 weights, as users load them
-    images, labels = load_split("test")
-    acc = accuracy(back, images, labels, header["mean"], header["std"], size=meta["img_size"])
-    save_weights(back, path, accuracy=round(100 * acc, 2), **header)
+    save_state_dict(tmp, model.state_dict(), header, dtype=torch.float16)
+    back = cnnzoo.load_checkpoint(tmp)  # the stored fp16 weights, as users load them
+    data = load_data(None, "test", in_chans=header.in_chans, img_size=header.img_size)
+    data.mean, data.std = tuple(header.mean), tuple(header.std)
+    acc = evaluate(back, data, header.img_size).top1 / 100
+    save_state_dict(path, model.state_dict(), replace(header, accuracy=round(100 * acc, 2)), dtype=torch.float16)
     tmp.unlink()
     print(json.dumps(dict(model=name, test_accuracy=round(100 * acc, 2), file=str(path), bytes=path.stat().st_size)))
 

@@ -7,7 +7,8 @@ import torch
 
 import cnnzoo
 from cnnzoo.checkpoint import read_header
-from cnnzoo.train.fashion_mnist_eval import accuracy, data_root, load_split
+from cnnzoo.data import find_fashion_mnist, load_data
+from cnnzoo.train import evaluate
 from cnnzoo.weights import pretrained_path, shipped_models
 
 SHIPPED = shipped_models()
@@ -19,7 +20,7 @@ def shipped_defaults(name: str) -> dict:
 
 def _have_data() -> bool:
     try:
-        data_root()
+        find_fashion_mnist()
     except (FileNotFoundError, ValueError):
         return False
     return True
@@ -55,9 +56,10 @@ def test_shipped_weights_reproduce_their_test_accuracy(name):
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     meta = shipped_defaults(name)
     model = cnnzoo.create_model(name, pretrained=True)
-    images, labels = load_split("test")
-    assert len(images) == 10_000
-    acc = accuracy(model, images, labels, tuple(meta["mean"]), tuple(meta["std"]), size=meta["img_size"])
+    data = load_data(None, "test", in_chans=1, img_size=meta["img_size"])
+    data.mean, data.std = tuple(meta["mean"]), tuple(meta["std"])
+    assert len(data) == 10_000
+    acc = evaluate(model, data, meta["img_size"]).top1 / 100
     assert acc == pytest.approx(cnnzoo.model_info(name).pretrained_accuracy, abs=0.0015)
     assert acc > 0.5  # far above chance (10%)
 
@@ -68,7 +70,7 @@ def test_predict_cli_with_a_shipped_model_name(tmp_path, capsys):
 
     from cnnzoo.cli import main
 
-    images, labels = load_split("test")
+    images = load_data(None, "test").images
     for i in range(2):
         Image.fromarray(images[i, 0].numpy()).save(tmp_path / f"{i}.png")
     assert main(["predict", "lenet5", str(tmp_path / "0.png"), str(tmp_path / "1.png"), "-k", "2"]) == 0

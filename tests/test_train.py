@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -18,12 +19,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from cnnzoo.checkpoint import read_header
 from cnnzoo.cli import main
 from cnnzoo.data import find_fashion_mnist, load_data, load_image, read_idx
-from cnnzoo.train import TrainConfig, list_recipes, load_recipe, read_metadata, train
-from cnnzoo.train import engine as engine_mod
+from cnnzoo.train import TrainConfig, list_recipes, load_recipe, train
+from cnnzoo.train import losses as losses_mod
 from cnnzoo.train.augment import BatchAugment, soft_targets
-from cnnzoo.train.engine import NonFiniteLossError, _split_outputs, compute_loss, stage_settings
+from cnnzoo.train.batches import to_float
+from cnnzoo.train.loop import NonFiniteLossError, stage_settings
+from cnnzoo.train.losses import compute_loss
+from cnnzoo.train.losses import split_outputs as _split_outputs
 from cnnzoo.train.optim import RMSpropTF, lr_multiplier
 from cnnzoo.train.tensorboard import EventWriter, crc32c, read_events
 
@@ -38,6 +43,11 @@ needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason="Fashion-MNIST not ins
 # A small, quick setting: the seed CNN (with batch norm) on Fashion-MNIST shrunk to 12×12.
 TINY = dict(model="fashion_cnn", model_kwargs={"batch_norm": True}, img_size=12, optimizer="sgd", lr=0.05,
             drop_rate=0.0, schedule="onecycle", progress=False, num_threads=1)
+
+
+def read_metadata(path):
+    """The header of a cnnzoo checkpoint as a dict."""
+    return dataclasses.asdict(read_header(path))
 
 
 def _env() -> dict[str, str]:
@@ -196,7 +206,7 @@ def test_eval_and_predict_cli(trained_run, tmp_path, capsys):
 
 @needs_fmnist
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
-    real = engine_mod._soft_cross_entropy
+    real = losses_mod.soft_cross_entropy
     calls = {"n": 0}
 
     def flaky(logits, targets):
@@ -204,7 +214,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
         loss = real(logits, targets)
         return loss * float("nan") if calls["n"] == 14 else loss  # epoch 2, step 4 (10 steps per epoch)
 
-    monkeypatch.setattr(engine_mod, "_soft_cross_entropy", flaky)
+    monkeypatch.setattr(losses_mod, "soft_cross_entropy", flaky)
     cfg = TrainConfig(**TINY, epochs=3, batch_size=20, train_subset=200, test_subset=100, out_dir=str(tmp_path),
                       name="nan")
     with pytest.raises(NonFiniteLossError, match=r"at epoch 2, step 4 \(global step 14\).*last\.state\.pt \(epoch 1\)"):
@@ -236,7 +246,7 @@ def test_clip_grad_bounds_the_global_gradient_norm(tmp_path, monkeypatch):
     train(TrainConfig(**TINY, epochs=1, batch_size=50, train_subset=200, test_subset=100,
                       out_dir=str(tmp_path), name="noclip"))
     assert seen == []  # 0 (the default) does not clip
-    with pytest.raises(ValueError, match="clip_grad must be >= 0"):
+    with pytest.raises(ValueError, match="clip_grad: expected a number >= 0, got -1"):
         TrainConfig(clip_grad=-1).validate()
 
 
@@ -250,7 +260,7 @@ def test_whitened_stem_is_set_from_the_data_and_stays_frozen(tmp_path):
     train(cfg)
     trained = load_file(tmp_path / "white" / "last.safetensors")["conv1.weight"]
     data = load_data(None, "train", 1, 16).subset(300)
-    x = engine_mod._prepare(data.images, 16, None, None)
+    x = to_float(data.images, 16)
     x = (x - data.mean[0]) / data.std[0]
     expected = patch_whitening_(torch.nn.Conv2d(1, 16, 2, 2, bias=False), x).weight
     assert torch.allclose(trained, expected, atol=1e-6)
@@ -266,7 +276,7 @@ def test_eval_every_skips_test_evaluations_but_never_the_last(tmp_path):
     assert report["test_top1"] == rows[-1]["test_top1"] and report["best_epoch"] in (2, 3)
     assert "nan" in (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[1]
     assert read_metadata(tmp_path / "ev" / "last.safetensors")["accuracy"] == round(rows[-1]["test_top1"], 4)
-    with pytest.raises(ValueError, match="eval_every must be >= 0"):
+    with pytest.raises(ValueError, match="eval_every: expected an integer >= 0, got -1"):
         TrainConfig(eval_every=-1).validate()
 
 
@@ -469,7 +479,7 @@ def test_bf16_on_a_cpu_without_native_bf16_warns(tmp_path, monkeypatch, capsys):
                       out_dir=str(tmp_path), name="bf16")
     report = train(cfg)
     err = capsys.readouterr().err
-    assert "training in bf16: this CPU has no native bf16 arithmetic" in err and "--amp none" in err
+    assert "training in bf16: this CPU has no native bf16 arithmetic" in err and "--amp fp32" in err
     assert 0 <= report["test_top1"] <= 100  # a warning, not a refusal
     monkeypatch.setattr(latency, "native_bf16", lambda device="cpu": True)
     train(TrainConfig(**TINY, epochs=1, batch_size=50, train_subset=100, test_subset=50, amp="bf16",

@@ -1,9 +1,15 @@
-"""The training configuration: one dataclass, filled from a recipe YAML and then from command-line flags."""
+"""The training configuration: every setting defined once, with its type, default, help and range.
+
+``TrainConfig``'s fields carry their help text and allowed values in ``dataclasses.field(metadata=...)``;
+the ``cnnzoo train`` flags, the recipe YAML keys and the checks of every value are generated from them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -11,10 +17,31 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TrainConfig", "load_recipe", "list_recipes", "recipe_path"]
+from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device
+
+__all__ = ["TrainConfig", "Setting", "settings", "check_setting", "load_recipe", "list_recipes", "recipe_path",
+           "model_recipe", "RESUME_CHANGEABLE", "DOC_KEYS", "merge_for_resume"]
 
 #: keys a recipe may carry for documentation only (results, notes)
 DOC_KEYS = ("description", "result", "results", "notes", "command")
+
+#: settings a resumed run takes from the command line; every other one is kept from the run
+RESUME_CHANGEABLE = ("epochs", "eval_every", "progress", "num_threads", "device")
+
+
+def _s(default: Any, help: str, *, choices: tuple | None = None, ge: float | None = None,  # noqa: A002
+       gt: float | None = None, le: float | None = None, lt: float | None = None, flag: bool = True,
+       factory: Any = None) -> Any:
+    """A setting: a dataclass field whose metadata holds its help and allowed values."""
+    meta = dict(help=help, choices=choices, ge=ge, gt=gt, le=le, lt=lt, flag=flag)
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_OPTIMIZERS = ("sgd", "rmsprop_tf", "rmsprop", "adamw")
+_SCHEDULES = ("step", "cosine", "onecycle", "exponential", "constant")
+_POLICIES = ("randaugment", "autoaugment", "trivialaugment")
 
 
 @dataclass
@@ -22,98 +49,253 @@ class TrainConfig:
     """Everything a training run depends on (the resolved form is saved as ``runs/<name>/config.yaml``)."""
 
     # what
-    model: str = "fashion_cnn"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    data: str | None = None              # None: Fashion-MNIST; else a directory (IDX files or ImageFolder)
-    img_size: int | None = None           # None: the data's native size (28 for Fashion-MNIST)
-    in_chans: int | None = None           # None: the model's default
-    train_subset: int | None = None       # first N training images only (tests, quick looks)
-    test_subset: int | None = None
+    model: str = _s("fashion_cnn", "registry name")
+    model_kwargs: dict[str, Any] = _s(None, "extra model constructor keywords (YAML mapping)", factory=dict,
+                                      flag=False)
+    data: str | None = _s(None, "Fashion-MNIST IDX directory or image folder with train/ and val/ "
+                                "(default: Fashion-MNIST from $CNNZOO_DATA or /usr/share/datasets/fashion-mnist)")
+    img_size: int | None = _s(None, "square input side (default: the data's, 28 for Fashion-MNIST)", ge=1)
+    in_chans: int | None = _s(None, "input channels (default 1 for Fashion-MNIST, else the model's)", ge=1)
+    train_subset: int | None = _s(None, "use only the first N training images (default: all)", ge=1)
+    test_subset: int | None = _s(None, "use only the first N test images (default: all)", ge=1)
     # how long
-    epochs: int = 10
-    batch_size: int = 128
+    epochs: int = _s(10, "number of epochs", ge=1)
+    batch_size: int = _s(128, "batch size per process", ge=1)
     # optimiser and schedule
-    optimizer: str = "sgd"                # sgd (Nesterov) | rmsprop_tf | rmsprop | adamw
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"            # step | cosine | onecycle | exponential | constant
-    warmup_epochs: float = 0.0
-    step_epochs: float = 30.0             # step: ×gamma every step_epochs
-    gamma: float = 0.1
-    decay_rate: float = 0.97              # exponential: ×decay_rate every decay_epochs
-    decay_epochs: float = 2.4
-    clip_grad: float = 0.0                # clip the global gradient norm to this (Inception v3 §8: 2.0); 0 = off
+    optimizer: str = _s("sgd", "sgd (Nesterov), rmsprop_tf, rmsprop or adamw", choices=_OPTIMIZERS)
+    lr: float = _s(0.05, "base learning rate", gt=0)
+    momentum: float = _s(0.9, "momentum", ge=0, lt=1)
+    weight_decay: float = _s(5e-4, "weight decay (not on biases / norm parameters)", ge=0)
+    schedule: str = _s("onecycle", "learning-rate schedule, per step", choices=_SCHEDULES)
+    warmup_epochs: float = _s(0.0, "linear warm-up epochs", ge=0)
+    step_epochs: float = _s(30.0, "step schedule: ×gamma every N epochs", gt=0)
+    gamma: float = _s(0.1, "step schedule: decay factor", gt=0, le=1)
+    decay_rate: float = _s(0.97, "exponential schedule: factor per decay_epochs", gt=0, le=1)
+    decay_epochs: float = _s(2.4, "exponential schedule: epochs per decay", gt=0)
+    clip_grad: float = _s(0.0, "clip the global gradient norm to this value (Inception v3: 2.0; 0 = off)", ge=0)
     # regularisation
-    label_smoothing: float = 0.0
-    whiten_stem: bool = False             # first conv = frozen patch-whitening of the training images
-    drop_rate: float | None = None        # None: the model's own default (e.g. 0.5 in fashion_cnn's head)
-    drop_path_rate: float = 0.0
-    ema: bool = False
-    ema_decay: float = 0.9998
-    aux_weight: float = 0.3               # GoogLeNet: auxiliary losses weigh 0.3
+    label_smoothing: float = _s(0.0, "label smoothing ε", ge=0, lt=1)
+    whiten_stem: bool = _s(False, "first convolution = frozen patch-whitening transform of the training images")
+    drop_rate: float | None = _s(None, "classifier dropout (default: the model's own)", ge=0, lt=1)
+    drop_path_rate: float = _s(0.0, "stochastic depth rate", ge=0, lt=1)
+    ema: bool = _s(False, "keep and evaluate an EMA of the weights")
+    ema_decay: float = _s(0.9998, "EMA decay", gt=0, lt=1)
+    aux_weight: float = _s(0.3, "weight of auxiliary losses (GoogLeNet 0.3)", ge=0)
     # augmentation (kornia, on batches)
-    crop_padding: int = 0
-    flip: bool = False
-    policy: str | None = None             # randaugment | autoaugment | trivialaugment
-    ra_n: int = 2
-    ra_m: float = 9.0
-    erasing: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
+    crop_padding: int = _s(0, "random translation: pad N pixels and crop back", ge=0)
+    flip: bool = _s(False, "random horizontal flip")
+    policy: str | None = _s(None, "augmentation policy", choices=_POLICIES)
+    ra_n: int = _s(2, "RandAugment ops per image", ge=1)
+    ra_m: float = _s(9.0, "RandAugment magnitude", ge=0, le=30)
+    erasing: float = _s(0.0, "random-erasing probability", ge=0, le=1)
+    mixup: float = _s(0.0, "mixup strength: λ ~ U(0, mixup)", ge=0, le=1)
+    cutmix: float = _s(0.0, "cutmix weight (against mixup when both are set)", ge=0, le=1)
     # progressive learning (EfficientNetV2): values grow linearly from *_start to the final ones
-    prog_stages: int = 0                  # 0: off
-    prog_img_size_start: int | None = None
-    prog_drop_rate_start: float = 0.0
-    prog_ra_m_start: float = 0.0
-    prog_mixup_start: float = 0.0
+    prog_stages: int = _s(0, "progressive learning: number of stages (0 = off)", ge=0)
+    prog_img_size_start: int | None = _s(None, "progressive learning: first stage's image size", ge=1)
+    prog_drop_rate_start: float = _s(0.0, "progressive learning: first stage's dropout", ge=0, lt=1)
+    prog_ra_m_start: float = _s(0.0, "progressive learning: first stage's RandAugment magnitude", ge=0, le=30)
+    prog_mixup_start: float = _s(0.0, "progressive learning: first stage's mixup", ge=0, le=1)
     # speed
-    amp: str = "none"                     # none | bf16 | fp16 (fp16: CUDA only)
-    channels_last: bool = False
-    num_threads: int | None = None
-    sync_bn: bool = False
-    device: str | None = None             # None: cuda if available, else cpu
+    amp: str = _s("fp32", "precision: fp32 (none), bf16 autocast, fp16 autocast (CUDA)", choices=PRECISIONS)
+    channels_last: bool = _s(False, "channels-last memory format")
+    num_threads: int | None = _s(None, "torch CPU threads (default: torch's)", ge=1)
+    sync_bn: bool = _s(False, "SyncBatchNorm under torchrun (CUDA)")
+    device: str | None = _s(None, "cpu, cuda or cuda:N (default: cuda if available)")
     # bookkeeping
-    seed: int = 0
-    deterministic: bool = False
-    tta_flip: bool = False
-    eval_every: int = 1                   # test-split evaluation every N epochs (and after the last); 0: last only
-    name: str | None = None
-    out_dir: str = "runs"
-    progress: bool = True
-    recipe: str | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
+    seed: int = _s(0, "random seed", ge=0)
+    deterministic: bool = _s(False, "deterministic algorithms")
+    tta_flip: bool = _s(False, "flip test-time augmentation in the final evaluation")
+    eval_every: int = _s(1, "evaluate the test split every N epochs and after the last (0: the last only)", ge=0)
+    name: str | None = _s(None, "run name: writes <out_dir>/<name>/ (default <model>-<time>)")
+    out_dir: str = _s("runs", "parent directory of runs")
+    progress: bool = _s(True, "progress bar", flag=False)
+    recipe: str | None = _s(None, "the recipe the settings started from", flag=False)
+    notes: dict[str, Any] = _s(None, "documentation keys of the recipe", factory=dict, flag=False)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, check_setting(f.name, getattr(self, f.name)))
 
     def update(self, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(self)}
+        """Set ``values`` (from YAML, flags or ``--set``), each checked; ``source`` (a file) prefixes the errors."""
         for key, value in values.items():
             if key in DOC_KEYS:
                 self.notes[key] = value
                 continue
-            if key not in names:
-                raise ValueError(f"{source}: unknown setting {key!r}; known settings: {', '.join(sorted(names))}")
-            setattr(self, key, value)
+            if key not in _SETTINGS:
+                raise ValueError(f"{source or 'command line'}: unknown setting {key!r}; known settings: "
+                                 f"{', '.join(sorted(_SETTINGS))}")
+            try:
+                setattr(self, key, check_setting(key, value))
+            except ValueError as err:
+                raise ValueError(f"{source}: {err}" if source else str(err)) from None
         return self
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0 (0: evaluate after the last epoch only), got {self.eval_every}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.amp not in ("none", "bf16", "fp16"):
-            raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
-        if self.clip_grad < 0:
-            raise ValueError(f"clip_grad must be >= 0 (0: no clipping), got {self.clip_grad}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        """Check every value and the settings that depend on each other; a ``ValueError`` naming the setting."""
+        for f in dataclasses.fields(self):
+            check_setting(f.name, getattr(self, f.name))
+        if self.device is not None:
+            try:
+                resolve_device(self.device)
+            except ValueError as err:
+                raise ValueError(f"device: {err}") from None
+        if self.amp == "fp16" and self.device is not None and resolve_device(self.device).type != "cuda":
+            raise ValueError("amp: fp16 needs CUDA; on the CPU use bf16 or fp32")
+        if self.prog_stages > self.epochs:
+            raise ValueError(f"prog_stages: expected at most epochs ({self.epochs}), got {self.prog_stages}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+# ------------------------------------------------------------------------------------ the settings
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of :class:`TrainConfig`: name, base type, whether None is allowed, default, help, range."""
+
+    name: str
+    type: type
+    optional: bool
+    default: Any
+    help: str
+    choices: tuple | None
+    ge: float | None
+    gt: float | None
+    le: float | None
+    lt: float | None
+    flag: bool
+
+    def expected(self) -> str:
+        """What the setting accepts, in words."""
+        what = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+                dict: "a mapping"}[self.type]
+        if self.choices:
+            what = "one of " + ", ".join(map(str, self.choices))
+        lo = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else None
+        hi = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else None
+        if lo and hi:
+            what += f" in {'[' if self.ge is not None else '('}{(self.ge if self.ge is not None else self.gt):g}, " \
+                    f"{(self.le if self.le is not None else self.lt):g}{']' if self.le is not None else ')'}"
+        elif lo or hi:
+            what += " " + (lo or hi)
+        return what + (" or none" if self.optional else "")
+
+
+def _settings() -> dict[str, Setting]:
+    hints = typing.get_type_hints(TrainConfig)
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        base = next(a for a in args if a is not type(None)) if optional else hint
+        base = typing.get_origin(base) or base
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        m = f.metadata
+        out[f.name] = Setting(f.name, base, optional, default, m["help"], m["choices"], m["ge"], m["gt"], m["le"],
+                              m["lt"], m["flag"])
+    return out
+
+
+_SETTINGS: dict[str, Setting] = {}
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def settings() -> dict[str, Setting]:
+    """Every setting of :class:`TrainConfig` by name, in definition order."""
+    return dict(_SETTINGS)
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` as setting ``name`` takes it (strings from flags are parsed), or a ``ValueError`` such as
+    ``epochs: expected an integer >= 1, got 'ten'``."""
+    s = _SETTINGS[name]
+    bad = ValueError(f"{name}: expected {s.expected()}, got {value!r}")
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")
+                         and (s.optional or name == "amp")):
+        if name == "amp" and value is not None:
+            return "fp32"  # "none": no mixed precision, the old spelling of fp32
+        if s.optional:
+            return None
+        raise bad
+    if s.type is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise bad
+    if s.type is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise bad from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise bad
+    elif s.type is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise bad from None
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad
+        value = float(value)
+    elif s.type is str:
+        if not isinstance(value, str):
+            raise bad
+        if name == "amp":
+            try:
+                value = precision_name(parse_dtype(value))
+            except ValueError:
+                raise bad from None
+    elif s.type is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if s.choices is not None and value not in s.choices:
+        raise bad
+    if ((s.ge is not None and value < s.ge) or (s.gt is not None and value <= s.gt)
+            or (s.le is not None and value > s.le) or (s.lt is not None and value >= s.lt)):
+        raise bad
+    return value
+
+
+_SETTINGS.update(_settings())
+
+
+def merge_for_resume(saved: TrainConfig, given: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
+    """The configuration of a resumed run: ``saved`` with the command line's ``given`` values of the
+    :data:`RESUME_CHANGEABLE` settings. Returns (config, taken {name: (old, new)}, kept {name: (run's, given)})."""
+    cfg = dataclasses.replace(saved, model_kwargs=dict(saved.model_kwargs), notes=dict(saved.notes))
+    taken: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    for key, value in given.items():
+        if key in DOC_KEYS or key in ("name", "out_dir", "recipe"):
+            continue
+        value = check_setting(key, value) if key in _SETTINGS else value
+        old = getattr(saved, key)
+        if value == old:
+            continue
+        if key in RESUME_CHANGEABLE:
+            setattr(cfg, key, value)
+            taken[key] = (old, value)
+        else:
+            kept[key] = (old, value)
+    return cfg, taken, kept
+
+
+# ------------------------------------------------------------------------------------ recipes
 
 def _recipes_dir() -> Path:
     return Path(str(resources.files("cnnzoo") / "recipes"))
@@ -125,6 +307,7 @@ def list_recipes() -> list[str]:
 
 
 def recipe_path(name_or_path: str | os.PathLike) -> Path:
+    """The file of a recipe given as a path or as the name of a shipped recipe."""
     p = Path(name_or_path)
     if p.is_file():
         return p
@@ -145,3 +328,13 @@ def load_recipe(name_or_path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: a recipe must be a mapping of settings, got {type(values).__name__}")
     values.setdefault("recipe", str(path.stem))
     return values
+
+
+def model_recipe(model: str) -> str | None:
+    """The shipped recipe of ``model``: the one named exactly like the model (``recipes/<model>.yaml``)
+    whose ``model`` is that model; None when there is none."""
+    path = _recipes_dir() / f"{model}.yaml"
+    if not path.is_file():
+        return None
+    return model if load_recipe(path).get("model", TrainConfig.model) == model else None
+

@@ -1,4 +1,4 @@
-"""The training loss of networks with auxiliary classifiers (GoogLeNet §5, Inception v3 §4).
+"""Training losses: soft-target cross-entropy and the auxiliary-classifier sum (GoogLeNet §5, Inception v3 §4).
 
 Models with ``aux_logits=True`` return ``(logits, aux1, …)`` in training mode and the logits alone in
 eval mode; :func:`aux_loss` takes either form.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 
 def aux_loss(outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor,
@@ -29,3 +30,22 @@ def aux_loss(outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tenso
     for logits in aux:
         loss = loss + aux_weight * criterion(logits, target)
     return loss
+
+
+def split_outputs(out: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``(logits, [aux…])`` of a model's output, a tensor or a tuple (logits, aux1, …)."""
+    if isinstance(out, (tuple, list)):
+        return out[0], list(out[1:])
+    return out, []
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft targets (label smoothing, mixup), computed in float32."""
+    return -(targets * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
+def compute_loss(logits: torch.Tensor, aux: list[torch.Tensor], targets: torch.Tensor,
+                 aux_weight: float = 0.3) -> torch.Tensor:
+    """The training loss: soft-target cross-entropy of the logits plus ``aux_weight`` × that of each auxiliary
+    output, via :func:`aux_loss`."""
+    return aux_loss((logits, *aux) if aux else logits, targets, lambda o, t: soft_cross_entropy(o, t), aux_weight)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from cnnzoo import tables
-from cnnzoo.train.checkpoint import atomic_write
+from cnnzoo.checkpoint import atomic_write
 
 __all__ = ["write_csv", "plot_curves", "plot_confusion", "format_table", "confusion_table"]
 
