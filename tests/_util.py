@@ -1,4 +1,7 @@
+import pytest
+
 import cnnzoo
+from cnnzoo.data import find_fashion_mnist
 
 
 def small_size(name: str) -> int:
@@ -19,3 +22,15 @@ def one_model_per_family() -> list[str]:
     for name in cnnzoo.list_models():
         families.setdefault(cnnzoo.model_info(name).family, []).append(name)
     return sorted(min(names, key=lambda n: (cnnzoo.model_info(n).params, n)) for names in families.values())
+
+
+def _have_fashion_mnist() -> bool:
+    try:
+        find_fashion_mnist()
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+HAVE_FMNIST = _have_fashion_mnist()
+needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason="Fashion-MNIST not installed (dataset-fashion-mnist)")

@@ -15,3 +15,9 @@ def test_list_unknown_pattern_is_an_error(capsys):
 def test_info(capsys):
     assert main(["info", "fashion_cnn"]) == 0
     assert "minimum 8x8" in capsys.readouterr().out
+
+
+def test_unknown_model_points_to_cnnzoo_list(capsys):
+    assert main(["info", "resnet5O"]) == 2
+    err = capsys.readouterr().err
+    assert "`cnnzoo list`" in err and "resnet50" in err and "list_models()" in err

@@ -353,7 +353,7 @@ def test_reference_safetensors_file_loads(tmp_path, name, source, fixture):
     detected and loaded, each tensor where the conversion in the reference's order puts it."""
     from safetensors.torch import save_file
 
-    from cnnzoo.weights import load_weights
+    from cnnzoo.checkpoint import load_weights
     from cnnzoo.weights.layouts import convert_state_dict
 
     sd = {k: torch.zeros((), dtype=torch.long) if k.endswith("num_batches_tracked") else torch.randn(v.shape)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cnnzoo.checkpoint import read_header
-from cnnzoo.data import ImageData, find_fashion_mnist, iterate_batches
+from cnnzoo.data import ImageData, iterate_batches
 from cnnzoo.train import BatchSource, InMemoryBatches, NonFiniteLossError, RunState, TrainConfig, evaluate, train
 from cnnzoo.train import losses as losses_mod
 from cnnzoo.train import writer as run_writer
@@ -18,13 +18,7 @@ from cnnzoo.train.loop import train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 from cnnzoo.train.tensorboard import read_events
 from cnnzoo.train.writer import RunWriter
-
-try:
-    find_fashion_mnist()
-    HAVE_FMNIST = True
-except FileNotFoundError:
-    HAVE_FMNIST = False
-needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason="Fashion-MNIST not installed (dataset-fashion-mnist)")
+from tests._util import needs_fmnist
 
 TINY = dict(model="fashion_cnn", model_kwargs={"batch_norm": True}, img_size=12, drop_rate=0.0, progress=False,
             num_threads=1, epochs=2, batch_size=50, train_subset=200, test_subset=100)

@@ -31,14 +31,9 @@ from cnnzoo.train.losses import compute_loss
 from cnnzoo.train.losses import split_outputs as _split_outputs
 from cnnzoo.train.optim import RMSpropTF, lr_multiplier
 from cnnzoo.train.tensorboard import EventWriter, crc32c, read_events
+from tests._util import HAVE_FMNIST, needs_fmnist
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-try:
-    find_fashion_mnist()
-    HAVE_FMNIST = True
-except FileNotFoundError:
-    HAVE_FMNIST = False
-needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason="Fashion-MNIST not installed (dataset-fashion-mnist)")
 
 # A small, quick setting: the seed CNN (with batch norm) on Fashion-MNIST shrunk to 12×12.
 TINY = dict(model="fashion_cnn", model_kwargs={"batch_norm": True}, img_size=12, optimizer="sgd", lr=0.05,
@@ -187,7 +182,7 @@ def test_eval_and_predict_cli(trained_run, tmp_path, capsys):
     assert main(["eval", str(run_dir / "last.safetensors"), "--subset", "1000", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"top-1 {report['test_top1']:.2f}%" in out and "Ankle boot" in out
-    assert (tmp_path / "last_confusion.png").is_file()
+    assert len(list(tmp_path.glob("last-eval-test-*.png"))) == 1 and len(list(tmp_path.glob("last-eval-*.json"))) == 1
     assert main(["eval", str(run_dir), "--subset", "200", "--tta-flip", "--out", str(tmp_path)]) == 0
     assert "with flip TTA" in capsys.readouterr().out
     from PIL import Image

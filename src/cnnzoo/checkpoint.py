@@ -197,7 +197,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+_TEMP = re.compile(r"^\..+\..+\.tmp$")  # ".<name>.<random>.tmp", as mkstemp names them below
 
 
 def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:

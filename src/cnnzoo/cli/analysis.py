@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from cnnzoo.analysis.bench import bench_models, plot_macs_vs_latency, rows_to_csv, rows_to_json, rows_to_table
 from cnnzoo.analysis.profiler import profile_model
-
-
-def _write(path: str, text: str) -> None:
-    """Write ``text`` atomically (temporary file, fsync, rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+from cnnzoo.checkpoint import write_text
 
 
 def _int_list(text: str) -> list[int]:
@@ -81,9 +68,9 @@ def _profile(args: argparse.Namespace) -> int:
             return 0
     print(prof.to_table(max_rows=args.max_rows))
     if args.json:
-        _write(args.json, prof.to_json() + "\n")
+        write_text(args.json, prof.to_json() + "\n")
     if args.csv:
-        _write(args.csv, prof.to_csv())
+        write_text(args.csv, prof.to_csv())
     return 0
 
 
@@ -100,9 +87,9 @@ def _bench(args: argparse.Namespace) -> int:
                         clock=args.clock)
     print(rows_to_table(rows))
     if args.json:
-        _write(args.json, rows_to_json(rows) + "\n")
+        write_text(args.json, rows_to_json(rows) + "\n")
     if args.csv:
-        _write(args.csv, rows_to_csv(rows))
+        write_text(args.csv, rows_to_csv(rows))
     if args.plot:
         plot_macs_vs_latency(rows, args.plot)
         print(f"plot written to {args.plot}")

@@ -228,29 +228,19 @@ def check_setting(name: str, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
             return value.strip().lower() in _TRUE
         raise bad
-    if s.type is int:
+    if s.type in (int, float):
         if isinstance(value, bool):
             raise bad
         if isinstance(value, str):
             try:
-                value = int(value.strip())
+                value = s.type(value.strip())
             except ValueError:
                 raise bad from None
-        if isinstance(value, float) and value.is_integer():
+        if s.type is int and isinstance(value, float) and value.is_integer():
             value = int(value)
-        if not isinstance(value, int):
+        if not isinstance(value, (int, float) if s.type is float else int) or not math.isfinite(value):
             raise bad
-    elif s.type is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise bad from None
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad
-        value = float(value)
+        value = s.type(value)
     elif s.type is str:
         if not isinstance(value, str):
             raise bad
