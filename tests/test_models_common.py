@@ -4,23 +4,40 @@ import pytest
 import torch
 
 import cnnzoo
+from cnnzoo.analysis.flops import MacCounter
+from cnnzoo.registry import ModelFacts, model_facts
 from tests._util import main_output, small_size
 
 ALL = cnnzoo.list_models()
-# Real (non-meta) forward/backward on CPU for models up to this size; larger ones are marked slow.
+# Real (non-meta) forward/backward on CPU for every model up to this size. Of the larger variants (VGG,
+# the widest and deepest ResNets, EfficientNet-B7 and up, …) only the two smallest of a family that has
+# nothing below it run for real: the others are built from the same blocks as their family's smaller
+# variants, and every model is checked on the meta device by the tests above them.
 BIG = 60_000_000
 
 
-def _maybe_slow(names):
-    return [pytest.param(n, marks=pytest.mark.slow) if cnnzoo.model_info(n).params > BIG else n for n in names]
+def _real_run_models() -> list[str]:
+    families: dict[str, list[str]] = {}
+    for n in ALL:
+        families.setdefault(cnnzoo.model_info(n).family, []).append(n)
+    keep = []
+    for names in families.values():
+        small = [n for n in names if cnnzoo.model_info(n).params <= BIG]
+        keep += small or sorted(names, key=lambda n: cnnzoo.model_info(n).params)[:2]
+    return sorted(keep)
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_meta_forward_default_size(name):
+def test_meta_forward_default_size_and_the_zoo_facts(name):
+    """The shape at the default size, and the zoo table's facts (zoo_facts.json) measured afresh."""
     info = cnnzoo.model_info(name)
     model = cnnzoo.create_model(name, device="meta").eval()
-    out = model(torch.empty((2, *info.input_size), device="meta"))
-    assert tuple(out.shape) == (2, info.num_classes)
+    with MacCounter() as counter:
+        out = model(torch.empty((1, *info.input_size), device="meta"))
+    assert tuple(out.shape) == (1, info.num_classes)
+    measured = ModelFacts(params=cnnzoo.count_params(model), gmacs=round(counter.total / 1e9, 6),
+                          min_size=model.min_size)
+    assert measured == model_facts(name), "stale src/cnnzoo/zoo_facts.json: python scripts/update_readme_table.py"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -50,7 +67,7 @@ def test_in_chans_and_num_classes(name):
 def test_reset_classifier_and_forward_head(name):
     model = cnnzoo.create_model(name, device="meta").eval()
     info = cnnzoo.model_info(name)
-    x = torch.empty((1, *info.input_size), device="meta")
+    x = torch.empty((1, info.input_size[0], small_size(name), small_size(name)), device="meta")
     feats = model.forward_features(x)
     assert feats.ndim == 4
     pre = model.forward_head(feats, pre_logits=True)
@@ -63,7 +80,7 @@ def test_reset_classifier_and_forward_head(name):
     assert model(x).shape == (1, model.num_features)
 
 
-@pytest.mark.parametrize("name", _maybe_slow(ALL))
+@pytest.mark.parametrize("name", _real_run_models())
 def test_small_input_forward_backward(name):
     s = small_size(name)
     model = cnnzoo.create_model(name, in_chans=1, num_classes=6)
