@@ -7,23 +7,16 @@ import torch
 
 import cnnzoo
 from cnnzoo.checkpoint import read_header
-from cnnzoo.data import find_fashion_mnist, load_data
+from cnnzoo.data import load_data
 from cnnzoo.train import evaluate
 from cnnzoo.weights import pretrained_path, shipped_models
+from tests._util import needs_fmnist
 
 SHIPPED = shipped_models()
 
 
 def shipped_defaults(name: str) -> dict:
     return dict(dataclasses.asdict(read_header(pretrained_path(name))), format="cnnzoo.checkpoint.v1")
-
-
-def _have_data() -> bool:
-    try:
-        find_fashion_mnist()
-    except (FileNotFoundError, ValueError):
-        return False
-    return True
 
 
 def test_weights_ship_for_fashion_cnn_and_others():
@@ -50,7 +43,7 @@ def test_shipped_header_and_registry_agree(name):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_data(), reason="Fashion-MNIST absent")
+@needs_fmnist
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_reproduce_their_test_accuracy(name):
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -64,7 +57,7 @@ def test_shipped_weights_reproduce_their_test_accuracy(name):
     assert acc > 0.5  # far above chance (10%)
 
 
-@pytest.mark.skipif(not _have_data(), reason="Fashion-MNIST absent")
+@needs_fmnist
 def test_predict_cli_with_a_shipped_model_name(tmp_path, capsys):
     from PIL import Image
 
