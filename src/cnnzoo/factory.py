@@ -77,16 +77,11 @@ def create_model(
         raise ValueError("out_indices is only used with features_only=True")
     path = _weights_file(name, pretrained) if pretrained else None
     header: CheckpointHeader | None = read_header(path) if path is not None else None
-    if header is not None and header.model == name:
-        recorded = header.build_args()
-        num_classes = recorded.pop("num_classes") if num_classes is None else num_classes
-        in_chans = recorded.pop("in_chans") if in_chans is None else in_chans
-        recorded.pop("num_classes", None), recorded.pop("in_chans", None)
-        drop_rate = recorded.pop("drop_rate", None) if drop_rate is None else drop_rate
-        drop_path_rate = recorded.pop("drop_path_rate", None) if drop_path_rate is None else drop_path_rate
-        kwargs = {**{k: v for k, v in recorded.items() if k not in ("drop_rate", "drop_path_rate")}, **kwargs}
-    model = build_model(name, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-                        drop_path_rate=drop_path_rate, device=device, **kwargs)
+    given = dict(kwargs, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
+                 drop_path_rate=drop_path_rate)
+    if header is not None and header.model == name:  # what the checkpoint records, unless given here
+        given = {**header.build_args(), **{k: v for k, v in given.items() if v is not None}}
+    model = build_model(name, device=device, **given)
     if path is not None:
         report = load_weights(model, path, model_name=name)
         cfg = dataclasses.asdict(header) if header is not None else {}
