@@ -3,8 +3,8 @@
 from cnnzoo._version import __version__
 from cnnzoo.builder import count_params
 from cnnzoo.checkpoint import load_checkpoint, load_weights, save_checkpoint
-from cnnzoo.deploy import optimize_for_inference
 from cnnzoo.factory import create_model, scale_model
+from cnnzoo.inference import optimize_for_inference
 from cnnzoo.registry import ModelInfo, list_models, model_info, register_model
 from cnnzoo.zoo import zoo_table
 

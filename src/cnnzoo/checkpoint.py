@@ -52,7 +52,14 @@ from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from cnnzoo.weights import IMAGENET_MEAN, IMAGENET_STD
-from cnnzoo.weights.loading import LoadReport, classifier_name, input_conv_key, load_state_dict, model_name_of
+from cnnzoo.weights.loading import (
+    LoadReport,
+    classifier_name,
+    detect_layout,
+    input_conv_key,
+    load_state_dict,
+    model_name_of,
+)
 
 __all__ = ["FORMAT", "CheckpointHeader", "atomic_write", "write_text", "remove_stale_temps", "read_state_dict",
            "read_header", "header_for", "save_state_dict", "save_checkpoint", "load_weights", "load_checkpoint",
@@ -398,8 +405,6 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True,
 
 def _shape_args(path: Path, name: str, layout: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``num_classes`` and ``in_chans`` of a file without header, read off its classifier and first conv."""
-    from cnnzoo.weights.loading import detect_layout
-
     sd, _ = read_state_dict(path)
     probe = build_model(name, device="meta", **{k: v for k, v in kwargs.items() if k not in ("num_classes",
                                                                                               "in_chans")})

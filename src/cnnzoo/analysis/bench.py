@@ -21,6 +21,9 @@ from torch import nn
 from cnnzoo.analysis.flops import count_macs
 from cnnzoo.analysis.latency import matmul_peak, measure_latency
 from cnnzoo.device import parse_dtype, resolve_device
+from cnnzoo.factory import create_model
+from cnnzoo.inference import optimize_for_inference
+from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table
 
 __all__ = ["prepare_model", "bench_models", "rows_to_table", "rows_to_csv", "plot_macs_vs_latency"]
@@ -37,8 +40,6 @@ def prepare_model(model: nn.Module, dtype: str | torch.dtype = "fp32", channels_
     if compile == "jit" and not optimize:
         raise ValueError("compile='jit' runs through optimize_for_inference: add --optimize (optimize=True)")
     if optimize:
-        from cnnzoo.deploy import optimize_for_inference
-
         return optimize_for_inference(model, dtype=dt, compile=compile, channels_last=channels_last, inplace=True,
                                       example_inputs=example_inputs)
     for p in model.parameters():
@@ -77,8 +78,6 @@ def bench_models(
     clock: str = "wall",
 ) -> list[dict[str, Any]]:
     """Measure every model at every batch size; one row per (model, batch)."""
-    from cnnzoo.factory import create_model
-    from cnnzoo.registry import model_info
 
     dev = resolve_device(device)
     dt = parse_dtype(dtype)

@@ -38,6 +38,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from cnnzoo.analysis.flops import op_macs
+from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.device import resolve_device
+from cnnzoo.factory import create_model
+from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table
 
 __all__ = ["LayerStats", "ModelProfile", "profile_ops", "profile_model"]
@@ -264,10 +268,6 @@ def profile_model(
 ) -> ModelProfile:
     """Profile a registered model: counts on ``meta`` at (``batch_size``, C, ``img_size``, ``img_size``),
     then (``latency=True``) the measured latency of a randomly initialised copy on ``device``."""
-    from cnnzoo.analysis.latency import measure_latency
-    from cnnzoo.device import resolve_device
-    from cnnzoo.factory import create_model
-    from cnnzoo.registry import model_info
 
     info = model_info(name)
     if not isinstance(batch_size, int) or batch_size < 1:

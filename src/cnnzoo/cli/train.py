@@ -8,7 +8,15 @@ from typing import Any
 
 import yaml
 
-from cnnzoo.train.config import RESUME_CHANGEABLE, TrainConfig, merge_for_resume, model_recipe, settings
+from cnnzoo.train.config import (
+    RESUME_CHANGEABLE,
+    TrainConfig,
+    list_recipes,
+    load_recipe,
+    merge_for_resume,
+    model_recipe,
+    settings,
+)
 
 __all__ = ["add_parser", "resolve_config"]
 
@@ -64,8 +72,6 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_config(args: argparse.Namespace, log: Any = print) -> tuple[TrainConfig, bool]:
     """The checked configuration of ``cnnzoo train`` and whether it resumes a run. ``log`` gets the lines
     that say where the settings came from."""
-    from cnnzoo.train import load_recipe
-
     given = _given(args)
     resume = args.resume is not None
     if resume:
@@ -104,7 +110,7 @@ def resolve_config(args: argparse.Namespace, log: Any = print) -> tuple[TrainCon
 
 
 def _train(args: argparse.Namespace) -> int:
-    from cnnzoo.train import list_recipes, load_recipe, train
+    from cnnzoo.train import train  # the engine loads kornia: only when a run starts
 
     if args.list_recipes:
         for name in list_recipes():

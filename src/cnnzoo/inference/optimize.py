@@ -2,7 +2,7 @@
 
 Steps, each optional:
 
-1. fold batch norms into the preceding convolutions (:func:`cnnzoo.deploy.fold.fold_batchnorm`) —
+1. fold batch norms into the preceding convolutions (:func:`cnnzoo.inference.fold.fold_batchnorm`) —
    the outputs stay equal to eager fp32 up to float rounding (≈1e-6 relative);
 2. convert weights and inputs to channels-last (NHWC), the layout oneDNN/cuDNN convolutions prefer;
 3. cast to bfloat16 or float16 (outputs come back as float32; agreement is then ≈1e-2 relative,
@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
-from cnnzoo.deploy.fold import example_input, fold_batchnorm
 from cnnzoo.device import bf16_emulation_warning, parse_dtype
+from cnnzoo.inference.fold import example_input, fold_batchnorm
 
 __all__ = ["InferenceModel", "optimize_for_inference"]
 

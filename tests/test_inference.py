@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo.deploy import InferenceModel, find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
+from cnnzoo.inference import InferenceModel, find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
 from cnnzoo.layers import ConvNormAct
 from tests._util import main_output, one_model_per_family, small_size
 
