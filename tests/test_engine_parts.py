@@ -199,3 +199,12 @@ def test_run_writer_writes_nothing_when_disabled(tmp_path):
     w = RunWriter(tmp_path / "off", {}, enabled=False)
     w.start({"a": 1})
     assert not (tmp_path / "off").exists()
+
+
+def test_uncompressed_fashion_mnist_is_recognised_as_fashion_mnist(tmp_path):
+    from cnnzoo.train.engine import load_run_data
+    from tests.test_data import _fake_fashion_mnist
+
+    root = _fake_fashion_mnist(tmp_path, gz=False)
+    data = load_run_data(TrainConfig(model="lenet5", data=str(root), batch_size=4))
+    assert data.in_chans == 1 and data.img_size == 28  # Fashion-MNIST's defaults, not an image folder's

@@ -403,9 +403,9 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True,
                            what=f"checkpoint {Path(path).name}")
 
 
-def _shape_args(path: Path, name: str, layout: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``num_classes`` and ``in_chans`` of a file without header, read off its classifier and first conv."""
-    sd, _ = read_state_dict(path)
+def _shape_args(sd: dict[str, torch.Tensor], name: str, layout: str | None,
+                kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``num_classes`` and ``in_chans`` of a state dict without header, read off its classifier and first conv."""
     probe = build_model(name, device="meta", **{k: v for k, v in kwargs.items() if k not in ("num_classes",
                                                                                               "in_chans")})
     _, converted = detect_layout(sd, probe, name, layout)
@@ -451,10 +451,12 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None, *, d
         if model_name is None:
             raise ValueError(f"{p} has no cnnzoo header (a torchvision or timm file?): give the model's name, "
                              f"e.g. --model resnet50 (`cnnzoo list` shows every name)")
+        sd, meta = read_state_dict(p)
         build = dict(kwargs)
-        build.update({k: v for k, v in _shape_args(p, model_name, layout, kwargs).items() if k not in kwargs})
+        build.update({k: v for k, v in _shape_args(sd, model_name, layout, kwargs).items() if k not in kwargs})
         model = build_model(model_name, **build)
-        report = load_weights(model, p, strict=True, layout=layout, model_name=model_name)
+        report = load_state_dict(model, sd, strict=True, model_name=model_name, layout=layout, metadata=meta,
+                                 what=f"checkpoint {p.name}")
         header = header_for(model, source=f"{p.name} ({report.layout} layout)")
     model.checkpoint_header = header
     return model.to(device).eval()

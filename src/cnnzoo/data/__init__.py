@@ -22,11 +22,17 @@ from cnnzoo.data.idx import (
     read_idx,
 )
 
-__all__ = ["ImageData", "load_data", "iterate_batches", "read_idx", "load_image", "load_image_folder",
-           "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN",
-           "FASHION_MNIST_STD", "FASHION_MNIST_SPLITS", "MISSING_DATA_HELP"]
+__all__ = ["ImageData", "load_data", "is_fashion_mnist", "iterate_batches", "read_idx", "load_image",
+           "load_image_folder", "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES",
+           "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "FASHION_MNIST_SPLITS", "MISSING_DATA_HELP"]
 
 _FASHION_MNIST_NAMES = (None, "", "fashion-mnist", "fashion_mnist")
+
+
+def is_fashion_mnist(data: str | os.PathLike | None) -> bool:
+    """Whether ``data`` (a ``--data`` value) means Fashion-MNIST: the default, its name, or a directory
+    of its IDX files (gzipped or not)."""
+    return data in _FASHION_MNIST_NAMES or is_fashion_mnist_dir(data)
 
 
 @dataclass
@@ -64,7 +70,7 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
     "train" and "test"), or an ImageFolder directory with ``train/`` and ``val/`` (``split`` "test" maps to
     ``val/`` if ``test/`` is absent).
     """
-    if data in _FASHION_MNIST_NAMES or is_fashion_mnist_dir(data):
+    if is_fashion_mnist(data):
         if split not in FASHION_MNIST_SPLITS:
             raise ValueError(f"Fashion-MNIST has no {split!r} split (it has "
                              f"{' and '.join(map(repr, FASHION_MNIST_SPLITS))})")

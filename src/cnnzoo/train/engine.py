@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from cnnzoo.checkpoint import header_for
-from cnnzoo.data import load_data
+from cnnzoo.data import is_fashion_mnist, load_data
 from cnnzoo.device import bf16_emulation_warning, resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.registry import model_info
@@ -69,8 +69,7 @@ class RunData:
 def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1) -> RunData:
     """The data of ``cfg`` (Fashion-MNIST or an image folder) in memory; checks the sizes against the model."""
     info = model_info(cfg.model)
-    fmnist = cfg.data in (None, "", "fashion-mnist", "fashion_mnist") or (
-        Path(cfg.data).is_dir() and (Path(cfg.data) / "t10k-labels-idx1-ubyte.gz").is_file())
+    fmnist = is_fashion_mnist(cfg.data)
     in_chans = cfg.in_chans or (1 if fmnist else info.default_in_chans)
     img_size = cfg.img_size or (max(28, info.min_size) if fmnist else info.input_size[1])
     for key, size in (("img_size", img_size), ("prog_img_size_start", cfg.prog_img_size_start)):
