@@ -8,13 +8,15 @@ that batches are sliced and augmented as tensors.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes"]
+__all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes", "FolderSplit", "scan_image_folder",
+           "image_files"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -71,8 +73,56 @@ def list_classes(split_dir: Path) -> list[str]:
     return classes
 
 
-def _image_files(cls_dir: Path) -> list[Path]:
+def image_files(cls_dir: Path) -> list[Path]:
+    """The image files under ``cls_dir`` (recursively, by extension), sorted."""
     return [f for f in sorted(cls_dir.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+
+
+def _no_images(cls_dir: Path) -> ValueError:
+    return ValueError(f"{cls_dir}: no images in this class folder (each class folder needs at least one "
+                      f"image; extensions: {', '.join(IMAGE_EXTENSIONS)})")
+
+
+@dataclass
+class FolderSplit:
+    """The files of one split of an image folder, their labels and the class names (no image read)."""
+
+    root: Path
+    files: list[Path]
+    labels: list[int]
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def counts(self) -> dict[str, int]:
+        """Images per class."""
+        return {c: self.labels.count(i) for i, c in enumerate(self.classes)}
+
+
+def scan_image_folder(root: str | os.PathLike, split: str, classes: list[str] | None = None) -> FolderSplit:
+    """List ``root/split/<class>/<image>`` without reading an image. At least two classes, none of them
+    empty; with ``classes`` (the training split's) the split must hold exactly those classes."""
+    split_dir = Path(root) / split
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"{split_dir}: no such directory (an image folder needs {root}/train and "
+                                f"{root}/val, each with one sub-directory per class)")
+    present = list_classes(split_dir)
+    if classes is not None and present != list(classes):
+        extra, missing = sorted(set(present) - set(classes)), sorted(set(classes) - set(present))
+        what = "; ".join(x for x in (f"not in train: {', '.join(extra)}" if extra else "",
+                                     f"missing here: {', '.join(missing)}" if missing else "") if x)
+        raise ValueError(f"{split_dir}: the class folders differ from the training split's ({what}); both splits "
+                         f"need the same class sub-directories")
+    files: list[Path] = []
+    labels: list[int] = []
+    for idx, cls in enumerate(present):
+        found = image_files(split_dir / cls)
+        if not found:
+            raise _no_images(split_dir / cls)
+        files += found
+        labels += [idx] * len(found)
+    return FolderSplit(split_dir, files, labels, present)
 
 
 def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_size: int,
@@ -97,10 +147,9 @@ def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_si
         cls_dir = split_dir / cls
         if not cls_dir.is_dir():
             continue
-        files = _image_files(cls_dir)
+        files = image_files(cls_dir)
         if not files:
-            raise ValueError(f"{cls_dir}: no images in this class folder (each class folder needs at least one "
-                             f"image; extensions: {', '.join(IMAGE_EXTENSIONS)})")
+            raise _no_images(cls_dir)
         for f in files:
             images.append(load_image(f, in_chans, img_size))
             labels.append(idx)

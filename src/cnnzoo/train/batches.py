@@ -20,7 +20,11 @@ __all__ = ["BatchSource", "InMemoryBatches", "to_float"]
 @runtime_checkable
 class BatchSource(Protocol):
     """A split as batches: ``(images, labels)`` with images uint8 (0–255) or float (0–1), shape (B, C, H, W),
-    and int64 labels. ``batches(epoch)`` yields ``steps_per_epoch`` batches for this process's share."""
+    and int64 labels. ``batches(epoch)`` yields ``steps_per_epoch`` batches for this process's share.
+
+    A source whose images are transformed at a given size (streamed sources) may also have
+    ``set_image_size(size)``, which the loop calls before each epoch (progressive learning's stage size).
+    """
 
     classes: list[str]
     mean: tuple[float, ...]

@@ -15,7 +15,6 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,16 @@ import torch
 from torch import nn
 
 from cnnzoo.checkpoint import header_for
-from cnnzoo.data import is_fashion_mnist, load_data
 from cnnzoo.device import bf16_emulation_warning, resolve_device
 from cnnzoo.factory import create_model
-from cnnzoo.registry import model_info
 from cnnzoo.train.augment import BatchAugment
-from cnnzoo.train.batches import BatchSource, InMemoryBatches, to_float
+from cnnzoo.train.batches import to_float
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.evaluation import EvalResult, evaluate
 from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
+from cnnzoo.train.sources import RunData, load_run_data
 from cnnzoo.train.state import RunState
 from cnnzoo.train.whitening import first_conv, patch_whitening_
 from cnnzoo.train.writer import RunWriter
@@ -54,34 +52,6 @@ def pick_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
-
-
-@dataclass
-class RunData:
-    """The run's training batches and test split, with the input channels and final image size used."""
-
-    train: BatchSource
-    test: Any  # an ImageData (scored in order) or a BatchSource
-    in_chans: int
-    img_size: int
-
-
-def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1) -> RunData:
-    """The data of ``cfg`` (Fashion-MNIST or an image folder) in memory; checks the sizes against the model."""
-    info = model_info(cfg.model)
-    fmnist = is_fashion_mnist(cfg.data)
-    in_chans = cfg.in_chans or (1 if fmnist else info.default_in_chans)
-    img_size = cfg.img_size or (max(28, info.min_size) if fmnist else info.input_size[1])
-    for key, size in (("img_size", img_size), ("prog_img_size_start", cfg.prog_img_size_start)):
-        if size is not None and size < info.min_size:
-            raise ValueError(f"{key}: {cfg.model} needs inputs of at least {info.min_size}×{info.min_size}, "
-                             f"got {size}")
-    train_data = load_data(cfg.data, "train", in_chans, img_size).subset(cfg.train_subset)
-    test_data = load_data(cfg.data, "test", in_chans, img_size).subset(cfg.test_subset)
-    test_data.mean, test_data.std = train_data.mean, train_data.std
-    source = InMemoryBatches(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank,
-                             world_size=world_size)
-    return RunData(source, test_data, in_chans, img_size)
 
 
 def _seed_all(seed: int) -> None:
@@ -158,7 +128,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if cfg.amp == "bf16" and is_main and (msg := bf16_emulation_warning(device, "training")):
         print(f"cnnzoo train: warning: {msg} (--amp fp32)", file=sys.stderr, flush=True)
 
-    data = load_run_data(cfg, rank, world)
+    data = load_run_data(cfg, rank, world, device)
     state = _build_state(cfg, data, device, distributed)
     model = state.model
     net: nn.Module = model
@@ -190,7 +160,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     steps = data.train.steps_per_epoch
     if is_main:
         print(f"cnnzoo train: {cfg.model} ({sum(p.numel() for p in model.parameters()):,} params) on "
-              f"{data.train.source} — {data.train.num_images} train / {len(data.test)} test images, "
+              f"{data.train.source} — {data.train.num_images} train / {data.num_test} test images, "
               f"{data.in_chans}×{data.img_size}², {cfg.epochs} epochs × {steps} steps, batch {cfg.batch_size}×{world},"
               f" device {device}{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}",
               flush=True)
@@ -212,7 +182,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             row = dict(epoch=epoch + 1, lr=state.optimizer.param_groups[0]["lr"], img_size=stats.img_size,
                        train_loss=stats.loss, train_acc=stats.acc, test_loss=res.loss if res else nan,
                        test_top1=res.top1 if res else nan, test_top5=res.top5 if res else nan,
-                       img_per_s=stats.images / max(stats.seconds, 1e-9), epoch_time_s=time.time() - t0,
+                       img_per_s=stats.images / max(stats.seconds, 1e-9), data_wait_s=stats.data_seconds,
+                       epoch_time_s=time.time() - t0,
                        wall_s=(state.history[-1]["wall_s"] if state.history else 0.0) + time.time() - t0)
             acc, kind = (res.top1 if res else -1.0), "model"
             if state.ema is not None:
@@ -246,10 +217,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         best_top1=state.best_acc, best_epoch=state.best_epoch,
         train_wall_s=history[-1]["wall_s"] if history else 0.0, session_wall_s=time.time() - t_run,
         per_class={c: a for c, a in zip(classes, final.per_class, strict=True)},
-        confusion=final.confusion.tolist(), classes=classes, history=history)
+        confusion=final.confusion.tolist(), classes=classes, history=history,
+        skipped_images=_skipped(data, distributed, device))
     table = writer.finish(report, final, final_ema, f"{cfg.model} — {cfg.recipe or 'custom'}")
     if is_main:
         print("\n" + table + "\n")
+        if report["skipped_images"]["count"]:
+            print(f"skipped {report['skipped_images']['count']} image(s) that could not be decoded (listed in "
+                  f"report.json)")
         if distributed:
             print(f"all {world} ranks hold identical weights: {ranks_identical}")
         print(f"test accuracy: {final.top1:.2f}% (top-5 {final.top5:.2f}%)"
@@ -263,12 +238,26 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     return report
 
 
+def _skipped(data: RunData, distributed: bool, device: torch.device) -> dict[str, Any]:
+    """The images skipped because they could not be decoded: their count over all ranks and their names."""
+    names = sorted(set(data.skipped))
+    count = len(data.skipped)
+    if distributed:
+        import torch.distributed as dist
+
+        t = torch.tensor([count], dtype=torch.int64, device=device)
+        dist.all_reduce(t)
+        count = int(t.item())
+    return dict(count=count, files=names[:1000])
+
+
 def _print_epoch(cfg: TrainConfig, row: dict[str, Any], evaluated: bool, ema: bool) -> None:
     msg = f"epoch {row['epoch']}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% | "
     msg += (f"test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%"
             if evaluated else f"test not evaluated (eval_every {cfg.eval_every})")
     if ema and evaluated:
         msg += f" | EMA top-1 {row['ema_top1']:.2f}%"
-    print(msg + f" | {row['img_per_s']:.0f} img/s, {row['epoch_time_s']:.0f} s", flush=True)
+    print(msg + f" | {row['img_per_s']:.0f} img/s, {row['epoch_time_s']:.0f} s (waiting for data "
+                f"{row['data_wait_s']:.0f} s)", flush=True)
 
 

@@ -49,7 +49,7 @@ def evaluate(model: nn.Module, data: ImageData | BatchSource, img_size: int, bat
     cm = torch.zeros(n_cls, n_cls, dtype=torch.int64, device=device)
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, top5 hits, count
     for images, labels in source.batches(0):
-        x = (to_float(images, img_size).to(device) - mean) / std
+        x = (to_float(images.to(device, non_blocking=True), img_size) - mean) / std
         y = labels.to(device)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -25,13 +25,15 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class EpochStats:
-    """Mean training loss, training accuracy (%), images seen (all ranks) and seconds of one epoch."""
+    """Mean training loss, training accuracy (%), images seen (all ranks), seconds of one epoch and the
+    seconds of it spent waiting for batches."""
 
     loss: float
     acc: float
     images: int
     seconds: float
     img_size: int
+    data_seconds: float = 0.0
 
 
 def stage_settings(cfg: TrainConfig, epoch: int, final_size: int) -> dict[str, Any]:
@@ -68,6 +70,8 @@ def train_one_epoch(state: RunState, net: nn.Module, source: BatchSource, cfg: T
     Raises :class:`NonFiniteLossError` (naming ``checkpoint_hint``, the last good checkpoint) on a NaN/inf loss.
     """
     st = stage_settings(cfg, epoch, img_size)
+    if (set_size := getattr(source, "set_image_size", None)) is not None:  # streamed sources transform per size
+        set_size(st["img_size"])
     if st["drop_rate"] is not None:
         set_dropout(state.model, st["drop_rate"])
     aug = BatchAugment(cfg.crop_padding, cfg.flip, cfg.policy, cfg.ra_n, st["ra_m"], cfg.erasing, st["mixup"],
@@ -87,10 +91,15 @@ def train_one_epoch(state: RunState, net: nn.Module, source: BatchSource, cfg: T
 
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", leave=True,
                    dynamic_ncols=True, mininterval=1.0)
-    step_time = None
+    step_time = data_time = None
+    data_total = 0.0
+    t_wait = time.time()
     for i, (images, labels) in enumerate(source.batches(epoch)):
         ts = time.time()
-        x = to_float(images, st["img_size"]).to(device, non_blocking=True)
+        wait = ts - t_wait
+        data_total += wait
+        data_time = wait if data_time is None else 0.9 * data_time + 0.1 * wait
+        x = to_float(images.to(device, non_blocking=True), st["img_size"])
         y = labels.to(device, non_blocking=True)
         x, mix = aug(x, y)
         x = (x - mean) / std
@@ -119,12 +128,14 @@ def train_one_epoch(state: RunState, net: nn.Module, source: BatchSource, cfg: T
         with torch.no_grad():
             sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
                                  torch.tensor(float(len(y)), dtype=torch.float64, device=device)])
-        dt = time.time() - ts
+        t_wait = time.time()
+        dt = t_wait - ts
         step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
-        if bar is not None:
-            eta = step_time * (total_steps - done_steps)
+        if bar is not None:  # data: waiting for the batch; step: the rest. data ≳ step: the loader is the bottleneck
+            eta = (step_time + data_time) * (total_steps - done_steps)
             bar.set_postfix_str(f"loss {sums[0] / sums[2]:.3f} acc {100 * sums[1] / sums[2]:.1f}% "
-                                f"{len(y) * world_size / dt:.0f} img/s ETA {eta / 60:.1f} min", refresh=False)
+                                f"{len(y) * world_size / (dt + wait):.0f} img/s data {1000 * data_time:.0f} ms "
+                                f"step {1000 * step_time:.0f} ms ETA {eta / 60:.1f} min", refresh=False)
             bar.update(1)
     if bar is not None:
         bar.close()
@@ -134,7 +145,7 @@ def train_one_epoch(state: RunState, net: nn.Module, source: BatchSource, cfg: T
         dist.all_reduce(sums)
         _average_buffers(state.model, world_size)
     return EpochStats(loss=float(sums[0] / sums[2]), acc=float(100 * sums[1] / sums[2]), images=int(sums[2]),
-                      seconds=time.time() - t0, img_size=st["img_size"])
+                      seconds=time.time() - t0, img_size=st["img_size"], data_seconds=data_total)
 
 
 @torch.no_grad()

@@ -145,7 +145,9 @@ class RunWriter:
                 f"Final test top-1 {final.top1:.2f}% (top-5 {final.top5:.2f}%)"
                 + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
                 + f"; best {report['best_top1']:.2f}% at epoch {report['best_epoch']}; training time "
-                  f"{report['train_wall_s']:.0f} s.\n\n"
+                  f"{report['train_wall_s']:.0f} s."
+                + (f" Skipped {n} image(s) that could not be decoded (listed in report.json)."
+                   if (n := report.get("skipped_images", {}).get("count")) else "") + "\n\n"
                 f"## Per class\n\n{per_class}\n\n## Confusion matrix\n\n"
                 f"{confusion_table(final.confusion, classes)}\n")
         write_text(self.run_dir / "report.md", text)

@@ -1,0 +1,182 @@
+"""Datasets for a torch ``DataLoader``: an image folder read lazily and WebDataset tar shards streamed.
+
+Each image is decoded in a worker process from its original size by a transform made by a factory
+``make_transform(size) -> callable(src) -> uint8 tensor (C, size, size)``; the size travels with the
+indices (folders) or in a value shared with the workers (shards), so that progressive learning changes
+it between epochs without restarting the workers.
+An image that fails to decode becomes a :class:`BadSample` that :func:`collate_skipping` drops and reports.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnzoo.data.decode import ImageDecodeError
+
+__all__ = ["BadSample", "Batch", "collate_skipping", "FolderDataset", "EpochBatchSampler", "ShardStream",
+           "TransformCache", "sample_seed", "shard_error", "SAMPLE_IMAGE_KEYS"]
+
+#: the keys an image may have in a shard sample (its file extension inside the tar)
+SAMPLE_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
+
+
+@dataclass
+class BadSample:
+    """An image that could not be decoded: where it was and why."""
+
+    name: str
+    error: str
+
+
+@dataclass
+class Batch:
+    """A collated batch: uint8 images (B, C, S, S), int64 labels, and the samples dropped from it."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    bad: list[BadSample]
+
+
+def collate_skipping(items: Sequence[tuple[Any, int]]) -> Batch:
+    """Stack the decoded ``(image, label)`` pairs, dropping the :class:`BadSample` ones (reported in ``bad``)."""
+    good = [(x, y) for x, y in items if not isinstance(x, BadSample)]
+    bad = [x for x, _ in items if isinstance(x, BadSample)]
+    if not good:
+        return Batch(torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), bad)
+    return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), bad)
+
+
+class TransformCache:
+    """Applies the transform of a given image size (made once per size by ``make(size)``) to one image.
+
+    In a worker process the random state of ``random`` and ``torch`` is first set from ``seed``, which the
+    caller derives from (run seed, epoch, sample), so that an image's augmentation depends neither on the
+    number of workers nor on where a run was resumed. An image that fails to decode gives a :class:`BadSample`.
+    """
+
+    def __init__(self, make: Callable[[int], Callable[[Any], torch.Tensor]]) -> None:
+        self.make = make
+        self._cache: dict[int, Callable[[Any], torch.Tensor]] = {}
+
+    def __call__(self, src: Any, name: str, size: int, seed: int | None = None) -> torch.Tensor | BadSample:
+        if size not in self._cache:
+            self._cache = {size: self.make(size)}
+        if seed is not None and torch.utils.data.get_worker_info() is not None:
+            random.seed(seed)
+            torch.manual_seed(seed)
+        try:
+            return self._cache[size](src)
+        except ImageDecodeError as err:
+            return BadSample(name, str(err))
+
+
+def sample_seed(*parts: Any) -> int:
+    """A 63-bit seed from ``parts`` (stable across processes, unlike ``hash`` of strings)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "little") >> 1
+
+
+class FolderDataset(torch.utils.data.Dataset):
+    """Map-style dataset over files and labels, each decoded and transformed when a worker reads it."""
+
+    def __init__(self, files: Sequence[Path], labels: Sequence[int], transform: TransformCache) -> None:
+        self.files, self.labels, self.transform = list(files), list(labels), transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, item: tuple[int, int, int, int]) -> tuple[torch.Tensor | BadSample, int]:
+        """``item``: (index, image size, run seed, epoch), as :class:`EpochBatchSampler` yields them."""
+        i, size, seed, epoch = item
+        return self.transform(self.files[i], str(self.files[i]), size, sample_seed(seed, epoch, i)), self.labels[i]
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """Batches of (index, size, seed, epoch) for :class:`FolderDataset`: the order of
+    :func:`~cnnzoo.data.iterate_batches` (seeded by (seed, epoch), each rank a disjoint share, like
+    ``DistributedSampler``); ``epoch`` and ``size`` are set by the main process before each pass."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, rank: int, world_size: int,
+                 drop_last: bool, size: int) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.epoch, self.size = 0, size
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
+        from cnnzoo.data import iterate_batches
+
+        for idx in iterate_batches(self.n, self.batch_size, self.shuffle, self.seed, self.epoch, self.rank,
+                                   self.world_size, self.drop_last):
+            yield [(i, self.size, self.seed, self.epoch) for i in idx.tolist()]
+
+    def __len__(self) -> int:
+        share = -(-self.n // self.world_size) if self.shuffle else len(range(self.rank, self.n, self.world_size))
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+
+
+def shard_error(exn: Exception) -> bool:
+    """webdataset's handler for a shard that cannot be read: one error naming it (never skipped)."""
+    url = next((a for a in reversed(exn.args) if isinstance(a, str) and ".tar" in a), None)
+    where = f"{url}: " if url else ""
+    raise ValueError(f"{where}corrupt or truncated shard ({type(exn).__name__}: {exn.args[0] if exn.args else exn}); "
+                     f"rewrite it with `cnnzoo shards`") from None
+
+
+def _label(sample: dict) -> int:
+    raw = sample.get("cls")
+    if raw is None:
+        raise ValueError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no .cls label")
+    return int(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+class ShardStream(torch.utils.data.IterableDataset):
+    """This rank's share of WebDataset shards, as ``(image, label)`` pairs, read with ``webdataset``.
+
+    Every epoch (a value shared with the workers, set by the main process before each pass) the shard list
+    is shuffled by a generator seeded with (seed, epoch); rank ``r`` of ``world_size`` takes the shards
+    ``r::world_size`` of that order (``split_by_node``'s rule, from explicit rank and size) and each worker
+    its share of them (``split_by_worker``); the samples then pass a shuffle buffer seeded likewise.
+    """
+
+    def __init__(self, urls: Sequence[str], transform: TransformCache, *, shuffle: bool, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, buffer: int = 1000) -> None:
+        super().__init__()
+        self.urls, self.transform, self.shuffle, self.seed = list(urls), transform, shuffle, seed
+        self.rank, self.world_size, self.buffer = rank, world_size, buffer
+        # set by the main process before each pass, read by the (persistent) workers
+        self.epoch = mp.Value("q", 0, lock=False)  # epoch * 1000 + pass
+        self.size = mp.Value("i", 0, lock=False)
+
+    def rank_urls(self, epoch_key: int) -> list[str]:
+        """The shards of this rank in the pass ``epoch_key``."""
+        urls = list(self.urls)
+        if self.shuffle:
+            random.Random(self.seed * 1_000_003 + epoch_key).shuffle(urls)
+        return urls[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor | BadSample, int]]:
+        import webdataset as wds
+
+        key, size = self.epoch.value, self.size.value
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info is not None else 0
+        stages: list[Any] = [wds.SimpleShardList(self.rank_urls(key)), wds.split_by_worker,
+                             wds.tarfile_to_samples(handler=shard_error)]
+        if self.shuffle and self.buffer > 1:
+            rng = random.Random(sample_seed(self.seed, key, self.rank, wid))
+            stages.append(wds.shuffle(self.buffer, initial=min(self.buffer, 100), rng=rng))
+        for sample in wds.DataPipeline(*stages):
+            ext = next((k for k in SAMPLE_IMAGE_KEYS if k in sample), None)
+            name = f"{sample.get('__url__')}:{sample.get('__key__')}"
+            if ext is None:
+                yield BadSample(name, f"no image (keys: {', '.join(k for k in sample if not k.startswith('__'))})"), -1
+                continue
+            yield self.transform(sample[ext], name, size, sample_seed(self.seed, key, name)), _label(sample)

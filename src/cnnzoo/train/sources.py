@@ -1,0 +1,137 @@
+"""The data of a training run: which source ``--data`` names, in memory or streamed, checked before training.
+
+Fashion-MNIST and small image folders are decoded once into memory (:class:`~cnnzoo.train.batches.InMemoryBatches`,
+the fast path); large folders and WebDataset shards are streamed (:class:`~cnnzoo.train.streaming.LoaderBatches`)
+with the model's data config: RandomResizedCrop for training, resize and center crop for the test split.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from cnnzoo.data import is_fashion_mnist, load_data
+from cnnzoo.data.config import resolve_data_config
+from cnnzoo.data.folder import FolderSplit, scan_image_folder
+from cnnzoo.data.shards import find_shards, is_shards
+from cnnzoo.data.transforms import EvalTransform, TrainTransform
+from cnnzoo.registry import model_info
+from cnnzoo.train.batches import BatchSource, InMemoryBatches
+from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.streaming import (
+    LoaderBatches,
+    choose_data_cache,
+    default_workers,
+    folder_dataset,
+    shard_dataset,
+    stats_for,
+)
+
+__all__ = ["RunData", "load_run_data", "data_kind", "scan_folder_splits"]
+
+
+@dataclass
+class RunData:
+    """The run's training batches and test split, with the input channels and final image size used."""
+
+    train: BatchSource
+    test: Any  # an ImageData (scored in order) or a BatchSource
+    in_chans: int
+    img_size: int
+
+    @property
+    def num_test(self) -> int:
+        return self.test.num_images if hasattr(self.test, "num_images") else len(self.test)
+
+    @property
+    def skipped(self) -> list[str]:
+        """Images skipped so far because they could not be decoded (streamed sources)."""
+        return [*getattr(self.train, "skipped", []), *getattr(self.test, "skipped", [])]
+
+
+def data_kind(data: str | None) -> str:
+    """``"fashion-mnist"``, ``"shards"`` or ``"folder"``: the kind of source a ``--data`` value names."""
+    if is_fashion_mnist(data):
+        return "fashion-mnist"
+    return "shards" if is_shards(data) else "folder"
+
+
+def scan_folder_splits(root: str) -> tuple[FolderSplit, FolderSplit]:
+    """The train and val splits of an image folder, checked (the same classes, at least two, none empty)
+    without reading an image; a ``test/`` split is used where there is no ``val/``."""
+    from pathlib import Path
+
+    train = scan_image_folder(root, "train")
+    test_split = "val" if (Path(root) / "val").is_dir() or not (Path(root) / "test").is_dir() else "test"
+    return train, scan_image_folder(root, test_split, train.classes)
+
+
+def _transforms(cfg: TrainConfig, in_chans: int) -> tuple[Any, Any]:
+    """Factories size → transform for training (RandomResizedCrop; flips are the batch augmentation's
+    ``flip``) and evaluation (resize to size / crop_pct, center crop) with the model's data config."""
+    dc = resolve_data_config(cfg.model)
+    ratio = (1 / cfg.rrc_max_ratio, cfg.rrc_max_ratio)
+    train = functools.partial(TrainTransform, scale=(cfg.rrc_min_scale, 1.0), ratio=ratio, hflip=0.0,
+                              interpolation=dc.interpolation, channels=in_chans)
+    test = functools.partial(EvalTransform, crop_pct=dc.crop_pct, interpolation=dc.interpolation, channels=in_chans)
+    return train, test
+
+
+def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
+                  device: torch.device | None = None) -> RunData:
+    """The data of ``cfg``, in memory or streamed (``data_cache``), checked against the model's minimum
+    input size; every error about the data comes before training starts."""
+    info = model_info(cfg.model)
+    kind = data_kind(cfg.data)
+    shards = find_shards(cfg.data) if kind == "shards" else None
+    folder = scan_folder_splits(cfg.data) if kind == "folder" else None
+    index = shards.index if shards else {}
+    small = kind == "fashion-mnist" or index.get("channels") == 1
+    in_chans = cfg.in_chans or index.get("channels") or (1 if small else info.default_in_chans)
+    img_size = cfg.img_size or (max(28, info.min_size) if small else info.input_size[1])
+    for key, size in (("img_size", img_size), ("prog_img_size_start", cfg.prog_img_size_start)):
+        if size is not None and size < info.min_size:
+            raise ValueError(f"{key}: {cfg.model} needs inputs of at least {info.min_size}×{info.min_size}, "
+                             f"got {size}")
+    n_train = len(folder[0]) if folder else 0
+    how = choose_data_cache(cfg.data_cache, kind, min(n_train, cfg.train_subset or n_train), in_chans, img_size)
+    if how == "memory":
+        train_data = load_data(cfg.data, "train", in_chans, img_size).subset(cfg.train_subset)
+        test_data = load_data(cfg.data, "test", in_chans, img_size).subset(cfg.test_subset)
+        test_data.mean, test_data.std = train_data.mean, train_data.std
+        source = InMemoryBatches(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank,
+                                 world_size=world_size)
+        return RunData(source, test_data, in_chans, img_size)
+    if kind == "shards" and (cfg.train_subset or cfg.test_subset):
+        raise ValueError("train_subset/test_subset: not available with shards (write fewer shards, or name a "
+                         "subset of them with a brace pattern such as 'DIR/train-{000000..000009}.tar')")
+    mean, std = stats_for(cfg.model, in_chans, index)
+    make_train, make_test = _transforms(cfg, in_chans)
+    workers = cfg.workers if cfg.workers is not None else default_workers(world_size)
+    common = dict(mean=mean, std=std, batch_size=cfg.batch_size, img_size=img_size, seed=cfg.seed, rank=rank,
+                  world_size=world_size, workers=workers, strict=cfg.strict_data,
+                  pin_memory=device is not None and device.type == "cuda")
+    if folder:
+        train_split, test_split = folder
+        tr_files, tr_labels = train_split.files[: cfg.train_subset], train_split.labels[: cfg.train_subset]
+        te_files, te_labels = test_split.files[: cfg.test_subset], test_split.labels[: cfg.test_subset]
+        train = LoaderBatches(folder_dataset(tr_files, tr_labels, make_train), classes=train_split.classes,
+                              source=f"folder:{train_split.root}", shuffle=True, num_images=len(tr_files), **common)
+        test = LoaderBatches(folder_dataset(te_files, te_labels, make_test), classes=train_split.classes,
+                             source=f"folder:{test_split.root}", shuffle=False, num_images=len(te_files), **common)
+        return RunData(train, test, in_chans, img_size)
+    assert shards is not None
+    if not shards.val:
+        raise ValueError(f"{shards.directory}: the shard index has no val split to test on")
+    train = LoaderBatches(shard_dataset(shards.train, make_train, shuffle=True, seed=cfg.seed, rank=rank,
+                                        world_size=world_size),
+                          classes=shards.classes, source=f"shards:{shards.directory}", shuffle=True,
+                          num_images=shards.count("train"), shard_sizes=shards.shard_sizes("train"), **common)
+    test = LoaderBatches(shard_dataset(shards.val, make_test, shuffle=False, seed=cfg.seed, rank=rank,
+                                       world_size=world_size),
+                         classes=shards.classes, source=f"shards:{shards.directory} (val)", shuffle=False,
+                         num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
+    return RunData(train, test, in_chans, img_size)
