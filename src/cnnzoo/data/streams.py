@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import random
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from cnnzoo.data.decode import ImageDecodeError
 
 __all__ = ["BadSample", "Batch", "collate_skipping", "FolderDataset", "EpochBatchSampler", "ShardStream",
-           "TransformCache", "sample_seed", "shard_error", "SAMPLE_IMAGE_KEYS"]
+           "TransformCache", "sample_seed", "shard_error", "ShardError", "SAMPLE_IMAGE_KEYS"]
 
 #: the keys an image may have in a shard sample (its file extension inside the tar)
 SAMPLE_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
@@ -29,10 +30,16 @@ SAMPLE_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", 
 
 @dataclass
 class BadSample:
-    """An image that could not be decoded: where it was and why."""
+    """An image that could not be decoded: where it was and why (``fatal``: a shard that cannot be read,
+    which stops the run)."""
 
     name: str
     error: str
+    fatal: bool = False
+
+
+class ShardError(ValueError):
+    """A shard that cannot be read (truncated or corrupt); the message names it."""
 
 
 @dataclass
@@ -122,11 +129,24 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
 
 
+def _shard_name(args: tuple) -> str | None:
+    for a in reversed(args):
+        if isinstance(a, str) and a.endswith(".tar"):
+            return a
+        found = re.search(r"name='([^']+)'", str(a))
+        if found:
+            return found.group(1)
+    return None
+
+
 def shard_error(exn: Exception) -> bool:
-    """webdataset's handler for a shard that cannot be read: one error naming it (never skipped)."""
-    url = next((a for a in reversed(exn.args) if isinstance(a, str) and ".tar" in a), None)
-    where = f"{url}: " if url else ""
-    raise ValueError(f"{where}corrupt or truncated shard ({type(exn).__name__}: {exn.args[0] if exn.args else exn}); "
+    """webdataset's handler for a shard that cannot be read: one :class:`ShardError` naming it (never skipped)."""
+    if isinstance(exn, ShardError):  # met again by webdataset's outer stage, which appends the url
+        msg, url = exn.args[0], _shard_name(exn.args[1:])
+        raise ShardError(msg if url is None or msg.startswith(url) else f"{url}: {msg}") from None
+    url = _shard_name(exn.args)
+    why = str(exn.args[0] if exn.args else exn).split(" @ ")[0]
+    raise ShardError(f"{url + ': ' if url else ''}corrupt or truncated shard ({type(exn).__name__}: {why}); "
                      f"rewrite it with `cnnzoo shards`") from None
 
 
@@ -173,7 +193,13 @@ class ShardStream(torch.utils.data.IterableDataset):
         if self.shuffle and self.buffer > 1:
             rng = random.Random(sample_seed(self.seed, key, self.rank, wid))
             stages.append(wds.shuffle(self.buffer, initial=min(self.buffer, 100), rng=rng))
-        for sample in wds.DataPipeline(*stages):
+        try:
+            yield from self._samples(wds.DataPipeline(*stages), key, size)
+        except ShardError as err:  # reported by the main process, which stops the run with it
+            yield BadSample("shard", str(err), fatal=True), -1
+
+    def _samples(self, pipeline: Any, key: int, size: int) -> Iterator[tuple[torch.Tensor | BadSample, int]]:
+        for sample in pipeline:
             ext = next((k for k in SAMPLE_IMAGE_KEYS if k in sample), None)
             name = f"{sample.get('__url__')}:{sample.get('__key__')}"
             if ext is None:

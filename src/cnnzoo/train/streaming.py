@@ -125,6 +125,8 @@ class LoaderBatches:
 
     def _checked(self, batch: Batch) -> Batch:
         for bad in batch.bad:
+            if bad.fatal:
+                raise ValueError(bad.error)
             what = bad.error.replace("<bytes>", bad.name)
             what = what if bad.name in what else f"{bad.name}: {what}"
             if self.strict:
