@@ -3,6 +3,7 @@
 from cnnzoo._version import __version__
 from cnnzoo.builder import count_params
 from cnnzoo.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from cnnzoo.data.config import resolve_data_config
 from cnnzoo.factory import create_model, scale_model
 from cnnzoo.inference import optimize_for_inference
 from cnnzoo.registry import ModelInfo, list_models, model_info, register_model
@@ -19,6 +20,7 @@ __all__ = [
     "model_info",
     "optimize_for_inference",
     "register_model",
+    "resolve_data_config",
     "save_checkpoint",
     "scale_model",
     "zoo_table",

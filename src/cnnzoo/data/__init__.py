@@ -1,4 +1,5 @@
-"""Data: Fashion-MNIST (the default) and ImageFolder directories, held in memory as uint8 tensors."""
+"""Data: Fashion-MNIST (the default) and ImageFolder directories, held in memory as uint8 tensors; image
+decoding, the per-model data configs and the per-image train/eval transforms."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo.data.config import DataConfig, resolve_data_config
+from cnnzoo.data.decode import ImageDecodeError, decode_image
 from cnnzoo.data.folder import list_classes, load_image, load_image_folder
 from cnnzoo.data.idx import (
     FASHION_MNIST_CLASSES,
@@ -21,10 +24,13 @@ from cnnzoo.data.idx import (
     load_fashion_mnist,
     read_idx,
 )
+from cnnzoo.data.transforms import EvalTransform, TrainTransform, transforms_for
 
 __all__ = ["ImageData", "load_data", "is_fashion_mnist", "iterate_batches", "read_idx", "load_image",
            "load_image_folder", "find_fashion_mnist", "load_fashion_mnist", "FASHION_MNIST_CLASSES",
-           "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "FASHION_MNIST_SPLITS", "MISSING_DATA_HELP"]
+           "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "FASHION_MNIST_SPLITS", "MISSING_DATA_HELP",
+           "DataConfig", "resolve_data_config", "ImageDecodeError", "decode_image", "TrainTransform", "EvalTransform",
+           "transforms_for"]
 
 _FASHION_MNIST_NAMES = (None, "", "fashion-mnist", "fashion_mnist")
 

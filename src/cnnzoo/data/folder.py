@@ -1,4 +1,5 @@
-"""ImageFolder-style directories: ``ROOT/<split>/<class name>/<image>``, decoded once with Pillow.
+"""ImageFolder-style directories: ``ROOT/<split>/<class name>/<image>``, decoded once
+(:func:`cnnzoo.data.decode.decode_image`).
 
 Every image is converted to the requested channels (grayscale "L" or "RGB") and resized to a
 square ``img_size`` (bilinear), then the whole split is kept in memory as one uint8 tensor, so
@@ -11,9 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+
+from cnnzoo.data.decode import decode_image
+from cnnzoo.data.transforms import to_tensor
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes", "FolderSplit", "scan_image_folder",
            "image_files"]
@@ -21,46 +24,18 @@ __all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-def _to_8bit(im: Image.Image) -> Image.Image:
-    """``im`` upright (EXIF orientation applied) and in an 8-bit mode Pillow converts faithfully.
-
-    16-bit grayscale (modes "I;16*" and "I", as Pillow opens 16-bit PNGs) is scaled to 0..255, not
-    clipped; transparent pixels (modes "LA", "PA", "RGBA", palette transparency) are composited onto
-    black, the background of Fashion-MNIST, so that the colour hidden under them does not show.
-    """
-    im = ImageOps.exif_transpose(im)
-    if im.mode.startswith("I;16") or im.mode == "I":
-        arr = np.asarray(im).astype(np.float64)
-        im = Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8), "L")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("LA", "La", "PA", "RGBA", "RGBa"):
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB")
-    elif im.mode not in ("L", "RGB"):
-        im = im.convert("RGB")  # palette, CMYK, YCbCr, 1-bit, float …
-    return im
-
-
 def load_image(path: str | os.PathLike, in_chans: int, img_size: int | None) -> torch.Tensor:
     """One image as uint8 (C, H, W): upright, 8-bit, ``in_chans`` 1 (grayscale) or 3 (RGB), resized to
-    ``img_size`` (bilinear) when given; an undecodable file is a ValueError naming it."""
+    ``img_size`` (bilinear) when given; an undecodable file is an ImageDecodeError (a ValueError) naming it."""
     if in_chans not in (1, 3):
         raise ValueError(f"in_chans must be 1 or 3 for image files, got {in_chans}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as im:
-            im = _to_8bit(im).convert("L" if in_chans == 1 else "RGB")
-            if img_size and im.size != (img_size, img_size):
-                im = im.resize((img_size, img_size), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: cannot decode image ({err})") from None
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    im = decode_image(path, in_chans)
+    if img_size and im.size != (img_size, img_size):
+        im = im.resize((img_size, img_size), Image.BILINEAR)
+    return to_tensor(im)
 
 
 def list_classes(split_dir: Path) -> list[str]:
