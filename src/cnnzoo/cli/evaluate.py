@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -11,14 +12,19 @@ import torch
 import yaml
 from torch import nn
 
-from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, write_text
+from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, read_header, write_text
 from cnnzoo.cli._types import positive_int
 from cnnzoo.data import load_data, load_image
-from cnnzoo.data.folder import IMAGE_EXTENSIONS
+from cnnzoo.data.config import resolve_data_config
+from cnnzoo.data.folder import IMAGE_EXTENSIONS, scan_image_folder
+from cnnzoo.data.shards import find_shards
+from cnnzoo.data.transforms import EvalTransform
 from cnnzoo.device import resolve_device
 from cnnzoo.registry import model_info
 from cnnzoo.train import evaluate
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion
+from cnnzoo.train.sources import data_kind
+from cnnzoo.train.streaming import LoaderBatches, default_workers, folder_dataset, shard_dataset
 from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
 
 __all__ = ["add_parser"]
@@ -29,10 +35,15 @@ _CHECKPOINT_HELP = ("a checkpoint file (cnnzoo, or torchvision/timm with --model
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a checkpoint: top-1/top-5, per-class accuracy, confusion matrix")
-    e.add_argument("checkpoint", help=_CHECKPOINT_HELP)
+    e.add_argument("checkpoint", nargs="?", help=_CHECKPOINT_HELP)
+    e.add_argument("--checkpoint", dest="checkpoint_opt", metavar="CHECKPOINT", help="the same, as an option")
     e.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
-    e.add_argument("--data", help="data (default: the data the run was trained on, else Fashion-MNIST)")
-    e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST), val (image folders)")
+    e.add_argument("--data", help="data (default: the data the run was trained on, else Fashion-MNIST); an image "
+                                  "folder or shards are read with the model's data config (resize to size / crop_pct, "
+                                  "center crop) by --workers processes")
+    e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST; image folders: val/ "
+                                                   "where there is no test/), val")
+    e.add_argument("--workers", type=int, help="decoding processes for an image folder or shards (default: the cores)")
     e.add_argument("--batch-size", type=positive_int, default=500)
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
     e.add_argument("--subset", type=positive_int, help="first N images only")
@@ -74,7 +85,10 @@ def _resolve_ckpt(target: str) -> Path:
 
 
 def _load(args: argparse.Namespace, device: torch.device | str = "cpu") -> tuple[nn.Module, CheckpointHeader, Path]:
-    path = _resolve_ckpt(args.checkpoint)
+    target = args.checkpoint or getattr(args, "checkpoint_opt", None)
+    if not target or (args.checkpoint and getattr(args, "checkpoint_opt", None)):
+        raise ValueError("give one checkpoint: as the argument or as --checkpoint FILE")
+    path = _resolve_ckpt(target)
     model = load_checkpoint(path, args.model, device=device)
     return model, model.checkpoint_header, path
 
@@ -110,19 +124,52 @@ def _unique(directory: Path, stem: str) -> str:
     return name
 
 
+def _streamed(args: argparse.Namespace, data_arg: str, model: nn.Module, header: CheckpointHeader, path: Path,
+              device: torch.device) -> tuple[LoaderBatches, int]:
+    """An image folder's split or shards' val split, read with the model's data config."""
+    # a cnnzoo checkpoint's header gives its size and normalisation; a torchvision/timm file gets its authors'
+    dc = resolve_data_config(model if read_header(path) is not None else header.model)
+    make = functools.partial(EvalTransform, crop_pct=dc.eval_crop_pct, interpolation=dc.interpolation,
+                             channels=header.in_chans)
+    size = dc.test_input_size
+    workers = args.workers if args.workers is not None else default_workers()
+    common = dict(mean=tuple(header.mean), std=tuple(header.std), batch_size=args.batch_size, img_size=size,
+                  shuffle=False, workers=workers, pin_memory=device.type == "cuda")
+    if data_kind(data_arg) == "shards":
+        shards = find_shards(data_arg)
+        return LoaderBatches(shard_dataset(shards.val, make, shuffle=False, seed=0, rank=0, world_size=1),
+                             classes=shards.classes, source=f"shards:{shards.directory} (val)",
+                             num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common), size
+    root = Path(data_arg)
+    split = args.split if args.split != "test" or (root / "test").is_dir() else "val"
+    train_classes = scan_image_folder(root, "train").classes if (root / "train").is_dir() else None
+    fs = scan_image_folder(root, split, train_classes)
+    files, labels = fs.files[: args.subset], fs.labels[: args.subset]
+    return LoaderBatches(folder_dataset(files, labels, make), classes=fs.classes, source=f"folder:{fs.root}",
+                         num_images=len(files), **common), size
+
+
 def _eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, header, path = _load(args, device)
     data_arg = args.data if args.data is not None else _trained_on(path)
-    data = load_data(data_arg, args.split, header.in_chans, header.img_size).subset(args.subset)
-    data.mean, data.std = tuple(header.mean), tuple(header.std)
+    if data_kind(data_arg) == "fashion-mnist":
+        data = load_data(data_arg, args.split, header.in_chans, header.img_size).subset(args.subset)
+        data.mean, data.std, size = tuple(header.mean), tuple(header.std), header.img_size
+        n_images = len(data)
+    else:
+        data, size = _streamed(args, data_arg, model, header, path, device)
+        n_images = data.num_images
     if len(data.classes) != header.num_classes:
         raise ValueError(f"{path}: the checkpoint has {header.num_classes} classes, {data.source} has "
                          f"{len(data.classes)}")
     classes = list(data.classes)
-    res = evaluate(model, data, header.img_size, args.batch_size, device, tta_flip=args.tta_flip)
-    print(f"{header.model} ({path}) on {data.source}, {res.count} images{' with flip TTA' if args.tta_flip else ''}")
-    print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}\n")
+    t0 = time.perf_counter()
+    res = evaluate(model, data, size, args.batch_size, device, tta_flip=args.tta_flip)
+    rate = res.count / max(time.perf_counter() - t0, 1e-9)
+    print(f"{header.model} ({path}) on {data.source}, {res.count} of {n_images} images at {size} px"
+          f"{' with flip TTA' if args.tta_flip else ''}")
+    print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  {rate:.0f} images/s\n")
     print(format_table(["class", "accuracy %"], [[c, a] for c, a in zip(classes, res.per_class, strict=True)]))
     print("\n" + confusion_table(res.confusion, classes))
     out = _output_dir(args, path)
@@ -131,7 +178,8 @@ def _eval(args: argparse.Namespace) -> int:
     plot_confusion(out / f"{name}.png", res.confusion, classes, f"{header.model}: top-1 {res.top1:.2f}%")
     write_text(out / f"{name}.json", json.dumps(dict(
         checkpoint=str(path), data=data.source, split=args.split, top1=res.top1, top5=res.top5, loss=res.loss,
-        tta_flip=args.tta_flip, per_class=dict(zip(classes, res.per_class, strict=True)),
+        tta_flip=args.tta_flip, img_size=size, images_per_s=rate, per_class=dict(zip(classes, res.per_class,
+                                                                                      strict=True)),
         confusion=res.confusion.tolist()), indent=1))
     print(f"\nresults: {out / name}.json, confusion matrix: {out / name}.png")
     return 0
