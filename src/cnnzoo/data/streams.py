@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cnnzoo.data.decode import ImageDecodeError
@@ -92,10 +93,16 @@ def sample_seed(*parts: Any) -> int:
 
 
 class FolderDataset(torch.utils.data.Dataset):
-    """Map-style dataset over files and labels, each decoded and transformed when a worker reads it."""
+    """Map-style dataset over files and labels, each decoded and transformed when a worker reads it.
+
+    The paths and labels are kept in numpy arrays, not lists of Python objects, so that forked workers
+    reading them do not copy the pages (reference counts would), whatever the folder's size.
+    """
 
     def __init__(self, files: Sequence[Path], labels: Sequence[int], transform: TransformCache) -> None:
-        self.files, self.labels, self.transform = list(files), list(labels), transform
+        self.files = np.array([str(f) for f in files])
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.files)
@@ -103,7 +110,8 @@ class FolderDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: tuple[int, int, int, int]) -> tuple[torch.Tensor | BadSample, int]:
         """``item``: (index, image size, run seed, epoch), as :class:`EpochBatchSampler` yields them."""
         i, size, seed, epoch = item
-        return self.transform(self.files[i], str(self.files[i]), size, sample_seed(seed, epoch, i)), self.labels[i]
+        path = str(self.files[i])
+        return self.transform(path, path, size, sample_seed(seed, epoch, i)), int(self.labels[i])
 
 
 class EpochBatchSampler(torch.utils.data.Sampler):
