@@ -57,8 +57,10 @@ class TrainConfig:
                                 "(default: Fashion-MNIST from $CNNZOO_DATA or /usr/share/datasets/fashion-mnist)")
     img_size: int | None = _s(None, "square input side (default: the data's, 28 for Fashion-MNIST)", ge=1)
     in_chans: int | None = _s(None, "input channels (default 1 for Fashion-MNIST, else the model's)", ge=1)
-    train_subset: int | None = _s(None, "use only the first N training images (default: all)", ge=1)
-    test_subset: int | None = _s(None, "use only the first N test images (default: all)", ge=1)
+    train_subset: int | None = _s(None, "use only the first N training images (a streamed image folder: N drawn at "
+                                        "random, seed 0) (default: all)", ge=1)
+    test_subset: int | None = _s(None, "use only the first N test images (a streamed image folder: N drawn at "
+                                       "random, seed 0) (default: all)", ge=1)
     # how the data is read
     data_cache: str = _s("auto", "auto: Fashion-MNIST and image folders whose images fit in 512 MiB as uint8 "
                                  "squares are decoded once and held in memory, larger folders and shards are "

@@ -80,6 +80,15 @@ def _transforms(cfg: TrainConfig, in_chans: int) -> tuple[Any, Any]:
     return train, test
 
 
+def _subset(split: FolderSplit, n: int | None) -> tuple[list, list[int]]:
+    """``n`` files of a split drawn at random (seed 0; the folder lists its classes one after the other),
+    in folder order; all of them when ``n`` is None."""
+    if not n or n >= len(split):
+        return split.files, split.labels
+    keep = sorted(torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:n].tolist())
+    return [split.files[i] for i in keep], [split.labels[i] for i in keep]
+
+
 def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                   device: torch.device | None = None) -> RunData:
     """The data of ``cfg``, in memory or streamed (``data_cache``), checked against the model's minimum
@@ -116,8 +125,8 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                   pin_memory=device is not None and device.type == "cuda")
     if folder:
         train_split, test_split = folder
-        tr_files, tr_labels = train_split.files[: cfg.train_subset], train_split.labels[: cfg.train_subset]
-        te_files, te_labels = test_split.files[: cfg.test_subset], test_split.labels[: cfg.test_subset]
+        tr_files, tr_labels = _subset(train_split, cfg.train_subset)
+        te_files, te_labels = _subset(test_split, cfg.test_subset)
         train = LoaderBatches(folder_dataset(tr_files, tr_labels, make_train), classes=train_split.classes,
                               source=f"folder:{train_split.root}", shuffle=True, num_images=len(tr_files), **common)
         test = LoaderBatches(folder_dataset(te_files, te_labels, make_test), classes=train_split.classes,
