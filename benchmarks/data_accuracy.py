@@ -8,8 +8,9 @@ recipe three times with the same seed: from memory (the default path, as ``make 
 folder streamed (``--data-cache none``) and from the shards. The streamed runs crop the whole image
 (``--rrc-min-scale 1 --rrc-max-ratio 1``) at 28 px in one channel, so that all three see the same pixels;
 they differ only in the order of the samples (the shard shuffle buffer) and in the normalisation
-statistics (the model's data config for the folder, the index's for the shards). Prints the test top-1 of each and the largest
-difference to the in-memory run (goal: within 0.3 %). ``--epochs``/``--train-subset`` shorten it for a check.
+statistics (the model's data config for the folder, the index's for the shards). Prints the test top-1
+of each and the largest difference to the in-memory run (goal: within 0.3 %). ``--epochs`` and
+``--train-subset`` shorten it for a check.
 """
 
 from __future__ import annotations
