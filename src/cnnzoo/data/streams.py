@@ -194,9 +194,12 @@ class ShardStream(torch.utils.data.IterableDataset):
         import webdataset as wds
 
         key, size = self.epoch.value, self.size.value
+        urls = self.rank_urls(key)
+        if not urls:  # more ranks than shards (evaluation: this rank scores nothing)
+            return
         info = torch.utils.data.get_worker_info()
         wid = info.id if info is not None else 0
-        stages: list[Any] = [wds.SimpleShardList(self.rank_urls(key)), wds.split_by_worker,
+        stages: list[Any] = [wds.SimpleShardList(urls), wds.split_by_worker,
                              wds.tarfile_to_samples(handler=shard_error)]
         if self.shuffle and self.buffer > 1:
             rng = random.Random(sample_seed(self.seed, key, self.rank, wid))
