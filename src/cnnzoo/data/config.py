@@ -13,9 +13,10 @@ One declared table, :data:`DATA_CONFIGS`, by this rule:
    made for (Fashion-MNIST for one-channel models, CIFAR-10 for three-channel ones).
 
 The values are facts about those weights, stated here once and checked against torchvision and timm
-by ``tests/test_data_config.py`` in the reference environment. A model loaded from a cnnzoo
-checkpoint carries its header: :func:`resolve_data_config` then uses the header's image size, mean
-and std, which are what the checkpoint was trained with.
+by ``tests/test_data_config.py`` in the reference environment. A model loaded from a checkpoint
+carries its header: :func:`resolve_data_config` then uses the header's image size, mean and std,
+which are what the checkpoint was trained with (``load_checkpoint`` of a torchvision or timm file
+records this module's config in the header it makes).
 """
 
 from __future__ import annotations
@@ -204,20 +205,21 @@ def _for_channels(cfg: DataConfig, in_chans: int | None) -> DataConfig:
                                std=tuple(cfg.std[i % n] for i in range(in_chans)))
 
 
-def _header_values(model: nn.Module) -> dict[str, Any]:
+def _header_values(model: nn.Module, cfg: DataConfig) -> dict[str, Any]:
     """What a checkpoint header (``model.checkpoint_header``, or a cnnzoo ``pretrained_cfg``) records
-    about the data: its image size, mean and std."""
+    about the data, as changes to ``cfg``: its mean and std, and its image size where that is neither of
+    the config's sizes (then both sizes become it, evaluated with ``crop_pct``)."""
     header = getattr(model, "checkpoint_header", None)
     if header is not None:
         values = {"img_size": getattr(header, "img_size", None), "mean": getattr(header, "mean", None),
                   "std": getattr(header, "std", None)}
     else:
-        cfg = getattr(model, "pretrained_cfg", None)
-        values = {k: cfg.get(k) for k in ("img_size", "mean", "std")} if isinstance(cfg, dict) else {}
+        pretrained = getattr(model, "pretrained_cfg", None)
+        values = {k: pretrained.get(k) for k in ("img_size", "mean", "std")} if isinstance(pretrained, dict) else {}
     out: dict[str, Any] = {}
-    if values.get("img_size"):
-        out["input_size"] = out["test_input_size"] = int(values["img_size"])
-        out["test_crop_pct"] = None  # the checkpoint's size is evaluated with the crop_pct
+    size = values.get("img_size")
+    if size and int(size) not in (cfg.input_size, cfg.test_input_size):
+        out.update(input_size=int(size), test_input_size=int(size), test_crop_pct=None)
     if values.get("mean") and values.get("std"):
         out["mean"], out["std"] = tuple(float(v) for v in values["mean"]), tuple(float(v) for v in values["std"])
     return out
@@ -231,14 +233,12 @@ def resolve_data_config(model_or_name: str | nn.Module, **overrides: Any) -> Dat
     another ``in_chans`` gets one mean/std per channel. ``overrides`` replace any field, e.g.
     ``resolve_data_config("resnet50", input_size=176)``.
     """
-    header: dict[str, Any] = {}
-    in_chans = None
+    in_chans, model = None, None
     if isinstance(model_or_name, str):
         name = model_or_name
         model_info(name)  # an unknown name is an error listing the close ones
     elif isinstance(model_or_name, nn.Module):
-        name = _model_name(model_or_name)
-        header = _header_values(model_or_name)
+        name, model = _model_name(model_or_name), model_or_name
         if name is None:
             header_obj = getattr(model_or_name, "checkpoint_header", None)
             name = getattr(header_obj, "model", None)
@@ -252,6 +252,7 @@ def resolve_data_config(model_or_name: str | nn.Module, **overrides: Any) -> Dat
                         f"{type(model_or_name).__name__}")
     cfg = DATA_CONFIGS.get(name) or _from_registry(name)
     cfg = _for_channels(cfg, in_chans)
+    header = _header_values(model, cfg) if model is not None else {}
     fields = {f.name for f in dataclasses.fields(DataConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
