@@ -1,77 +1,13 @@
 """Per-model data configs: a few known values, the checkpoint-header rule, and (oracle env) every model
 that torchvision or timm has against their own preprocessing."""
 
-import json
-import os
-import subprocess
 
 import pytest
 import torch
 
 import cnnzoo
-from cnnzoo.data.config import DATA_CONFIGS, DataConfig, resolve_data_config
-from cnnzoo.data.transforms import EvalTransform, TrainTransform, eval_resize_size, transforms_for
-from tests._oracle import ORACLE, needs_oracle
-
-#: cnnzoo name → timm's name where they differ (the timm model whose weights the layout converts)
-TIMM_NAMES = {
-    "mobilenet_v1": "mobilenetv1_100",
-    "mnasnet_a1": "semnasnet_100",  # timm's current name of its deprecated ``mnasnet_a1``
-    "efficientnet_edgetpu_s": "efficientnet_es",
-    "efficientnet_edgetpu_m": "efficientnet_em",
-    "efficientnet_edgetpu_l": "efficientnet_el",
-    "efficientnet_b8": "tf_efficientnet_b8",
-    "efficientnet_l2": "tf_efficientnet_l2",
-    "efficientnet_v2_xl": "tf_efficientnetv2_xl",
-}
-
-_REFERENCE = r"""
-import json, sys
-import torchvision
-from torchvision.models import get_model_weights, list_models
-from timm.models import get_pretrained_cfg
-names, aliases = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-tv = set(list_models(module=torchvision.models))
-out = {}
-for n in names:
-    if n in tv:  # the weights torchvision marks DEFAULT
-        t = get_model_weights(n).DEFAULT.transforms()
-        out[n] = dict(source="torchvision", size=t.crop_size[0], resize=t.resize_size[0],
-                      interpolation=t.interpolation.value, mean=list(t.mean), std=list(t.std))
-        continue
-    c = get_pretrained_cfg(aliases.get(n, n))  # timm's default pretrained tag
-    if c is not None:
-        out[n] = dict(source="timm", size=c.input_size[1], test_size=(c.test_input_size or c.input_size)[1],
-                      crop_pct=c.crop_pct, test_crop_pct=c.test_crop_pct, interpolation=c.interpolation,
-                      mean=list(c.mean), std=list(c.std))
-print(json.dumps(out))
-"""
-
-
-@needs_oracle
-def test_every_reference_model_matches_torchvision_or_timm():
-    names = cnnzoo.list_models()
-    proc = subprocess.run([str(ORACLE), "-c", _REFERENCE, json.dumps(names), json.dumps(TIMM_NAMES)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ref = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(ref) > 60, sorted(ref)
-    # the table holds exactly the models a reference has; the others follow the registry rule
-    assert sorted(set(DATA_CONFIGS) - set(ref)) == [] and sorted(set(ref) - set(DATA_CONFIGS)) == []
-    wrong = {}
-    for name, r in ref.items():
-        cfg = resolve_data_config(name)
-        got = dict(size=cfg.input_size, interpolation=cfg.interpolation, mean=list(cfg.mean), std=list(cfg.std))
-        want = {k: r[k] for k in got}
-        if r["source"] == "torchvision":  # Resize(resize) + CenterCrop(size)
-            got.update(test=cfg.test_input_size, resize=eval_resize_size(cfg.test_input_size, cfg.eval_crop_pct))
-            want.update(test=r["size"], resize=r["resize"])
-        else:
-            got.update(test=cfg.test_input_size, crop_pct=cfg.crop_pct, test_crop_pct=cfg.test_crop_pct)
-            want.update(test=r["test_size"], crop_pct=r["crop_pct"], test_crop_pct=r["test_crop_pct"])
-        if got != want:
-            wrong[name] = (got, want)
-    assert not wrong, "\n".join(f"{n}: got {g}, {ref[n]['source']} has {w}" for n, (g, w) in wrong.items())
+from cnnzoo.data.config import DataConfig, resolve_data_config
+from cnnzoo.data.transforms import EvalTransform, TrainTransform, transforms_for
 
 
 @pytest.mark.parametrize("name, size, resize, interpolation, mean", [

@@ -66,7 +66,7 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     arr = np.asarray(im, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy())  # one copy: Pillow's buffer is read-only
 
 
 def random_resized_crop_params(width: int, height: int, scale: tuple[float, float] = (0.08, 1.0),
