@@ -138,3 +138,25 @@ def test_undecodable_images_name_the_file(tmp_path, jpeg):
     with pytest.raises(ImageDecodeError, match="no such image file"):
         decode_image(tmp_path / "missing.png")
     assert issubclass(ImageDecodeError, ValueError)
+
+
+def test_simplejpeg_decoder_gives_the_same_images(jpeg):
+    pytest.importorskip("simplejpeg")
+    gray = _encode(Image.fromarray(_photo(64, 48)[:, :, 1], "L"), "JPEG")
+    cmyk = _encode(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG")
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    rotated = _encode(Image.fromarray(_photo(60, 30)), "JPEG", exif=exif.tobytes())
+    for data in (jpeg, gray, cmyk, rotated):  # plain JPEGs by libjpeg-turbo, the others through Pillow
+        for channels in (3, 1):
+            a = decode_image(data, channels, decoder="simplejpeg")
+            b = decode_image(data, channels, decoder="pillow")
+            assert a.mode == b.mode and np.array_equal(np.asarray(a), np.asarray(b))
+    small = decode_image(jpeg, draft_size=(100, 70), decoder="simplejpeg")
+    assert 100 <= small.size[0] < 320 and 70 <= small.size[1] < 240  # an M/8 scale (here 3/8: 120 × 90)
+    torch.manual_seed(2)
+    a = TrainTransform(24, scale=(0.5, 1.0), decoder="simplejpeg")(jpeg).float()
+    torch.manual_seed(2)
+    assert (a - TrainTransform(24, scale=(0.5, 1.0), draft=False)(jpeg).float()).abs().mean() < 3.0
+    with pytest.raises(ValueError, match="unknown decoder"):
+        decode_image(jpeg, decoder="libjpeg")

@@ -4,15 +4,17 @@ The one implementation of "what an image file means" for every source (in-memory
 folders, shards): EXIF orientation applied, 16-bit grayscale scaled (not clipped) to 8 bits,
 transparency composited onto black, palette / CMYK / YCbCr / 1-bit / float modes converted.
 
-JPEG files can be decoded at a reduced size (``draft_size``): libjpeg scales the DCT by 1/2, 1/4
-or 1/8 while decoding, which is several times faster than decoding at full size and resizing when
-the result is downscaled anyway (as RandomResizedCrop to 224 px does for most ImageNet images).
+JPEG files can be decoded at a reduced size (``draft_size``): libjpeg scales the DCT (by 1/2, 1/4
+or 1/8 through Pillow's draft mode; by any M/8 through simplejpeg) while decoding, which is several
+times faster than decoding at full size and resizing when the result is downscaled anyway (large
+photos; small training sizes).
 
 Decoders (:data:`DECODERS`): ``"pillow"`` (always available, the default) and ``"simplejpeg"``
 (libjpeg-turbo through the optional ``simplejpeg`` package, ``pip install 'cnnzoo[fastjpeg]'``).
 A non-Pillow decoder is used only for what it decodes correctly — baseline/progressive JPEGs in
 YCbCr or grayscale without an EXIF rotation; everything else (CMYK, rotated, PNG, …) falls back to
-Pillow, so the result is the same image either way. See README, "Data configs and transforms".
+Pillow, so that at full size the result is the same image either way. See README, "Data configs
+and transforms".
 """
 
 from __future__ import annotations
@@ -137,9 +139,10 @@ def _simplejpeg(im: Image.Image, data: bytes, channels: int, draft_size: tuple[i
     kwargs = {}
     if draft_size:
         kwargs = dict(min_width=int(draft_size[0]), min_height=int(draft_size[1]), min_factor=1)
-    arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if channels == 1 else "RGB", **kwargs)
-    return Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr,
-                           "L" if channels == 1 else "RGB")
+    arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if im.mode == "L" else "RGB", **kwargs)
+    out = Image.fromarray(arr[:, :, 0], "L") if arr.ndim == 3 and arr.shape[2] == 1 else Image.fromarray(arr)
+    want = "L" if channels == 1 else "RGB"
+    return out if out.mode == want else out.convert(want)  # the conversion Pillow's path makes
 
 
 def decode_image(src: str | os.PathLike | bytes | Image.Image, channels: int = 3,
@@ -147,8 +150,9 @@ def decode_image(src: str | os.PathLike | bytes | Image.Image, channels: int = 3
     """Decode ``src`` (a path, the file's bytes or a Pillow image) into an upright Pillow image in
     mode "RGB" (``channels`` 3) or "L" (``channels`` 1).
 
-    ``draft_size`` (width, height of the upright image): a JPEG may be decoded at 1/2, 1/4 or 1/8 of
-    its size, the largest reduction that keeps it at least that big (other formats ignore it).
+    ``draft_size`` (width, height of the upright image): a JPEG may be decoded at reduced size, the
+    largest reduction that keeps it at least that big (other formats ignore it): 1/2, 1/4 or 1/8 with
+    Pillow, any of libjpeg's M/8 scales with simplejpeg (so the two may return different sizes).
     ``decoder``: one of :data:`DECODERS` (default :data:`DEFAULT_DECODER`); see the module docstring.
     Anything undecodable (not an image, truncated, missing) is an :class:`ImageDecodeError` naming it.
     """
