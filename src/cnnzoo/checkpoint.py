@@ -474,7 +474,7 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, model_nam
 
     The weights are loaded strictly into the cnnzoo model (a file that does not fit fails here, naming
     the keys). Class names, dataset and accuracy of a cnnzoo source are kept; ``mean``/``std`` replace
-    the normalisation (default: the source's, else :func:`default_normalization`).
+    the normalisation (default: the source's header, else the data config of the reference's weights).
     """
     if not str(dst).endswith(".safetensors"):
         raise ValueError(f"the converted file must be a .safetensors file, got {str(dst)!r}")
