@@ -19,11 +19,11 @@ Candidates:
 * ``simplejpeg-draft``   simplejpeg with its reduced-size decoding (``min_width`` / ``min_height``)
 * ``turbojpeg``, ``turbojpeg-scaled``  PyTurboJPEG (``--turbojpeg-lib``: it needs libjpeg-turbo's shared
   libturbojpeg; PyTurboJPEG 2.x needs libjpeg-turbo >= 3.0, 1.x works with 2.x)
-* ``pillow-simd``, ``pillow-simd-draft``  the same as the Pillow rows under another Python whose PIL is
-  pillow-simd (``--simd-python``; pillow-simd replaces Pillow, so it cannot share the project's venv).
-  That interpreter needs only pillow-simd: it runs this file in ``--worker`` mode, which times the same
-  pipeline without torch (crop boxes from Python's ``random`` by the same algorithm); its start-up is
-  outside the timed loop.
+* ``pillow-simd-w``, ``pillow-simd-w-draft`` beside ``pillow-w``, ``pillow-w-draft`` (with ``--simd-python``):
+  the same pipeline without torch (crop boxes from Python's ``random`` by the same algorithm), run in
+  ``--worker`` mode under a Python whose PIL is pillow-simd and under this one (Pillow). pillow-simd
+  replaces Pillow, so it cannot share the project's venv; that interpreter needs nothing else. Compare
+  the ``-w`` rows with each other; start-up is outside the timed loop.
 
 The first four are cnnzoo's own ``TrainTransform(224, draft=..., decoder=...)``; the others are written
 here only to be measured.
@@ -71,9 +71,12 @@ def _pil_pipeline(data: bytes, size: int, draft: bool, rng: random.Random):
     if draft and factor >= 2:
         im.draft("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
     im = im.convert("RGB")
-    sx, sy = im.size[0] / width, im.size[1] / height
-    out = im.resize((size, size), Image.Resampling.BILINEAR,
-                    box=(left * sx, top * sy, (left + w) * sx, (top + h) * sy))
+    if im.size == (width, height):  # as cnnzoo's TrainTransform: crop, then resize
+        out = im.crop((left, top, left + w, top + h)).resize((size, size), Image.Resampling.BILINEAR)
+    else:
+        sx, sy = im.size[0] / width, im.size[1] / height
+        out = im.resize((size, size), Image.Resampling.BILINEAR,
+                        box=(left * sx, top * sy, (left + w) * sx, (top + h) * sy))
     return out.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else out
 
 
@@ -181,22 +184,23 @@ def main(argv: list[str] | None = None) -> int:
             runs[name] = make()
         except Unavailable as err:
             skipped[name] = str(err)
-    if args.simd_python:
-        for name, mode in (("pillow-simd", "full"), ("pillow-simd-draft", "draft")):
-            probe = subprocess.run([args.simd_python, "-c", "import PIL; print(PIL.__version__)"],
-                                   capture_output=True, text=True)
-            if probe.returncode != 0 or ".post" not in probe.stdout:
-                skipped[name] = f"{args.simd_python} has no pillow-simd ({(probe.stdout or probe.stderr).strip()})"
-                continue
-            runs[name] = mode
+    if args.simd_python:  # the torch-free pipeline under pillow-simd and, to compare with, under Pillow
+        probe = subprocess.run([args.simd_python, "-c", "import PIL; print(PIL.__version__)"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0 or ".post" not in probe.stdout:
+            skipped["pillow-simd"] = f"{args.simd_python} has no pillow-simd ({(probe.stdout or probe.stderr).strip()})"
+        else:
+            for python, name in ((sys.executable, "pillow-w"), (args.simd_python, "pillow-simd-w")):
+                runs[name], runs[name + "-draft"] = (python, "full"), (python, "draft")
     for name, why in skipped.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
 
     def one_round(name: str, seed: int) -> float:
         run = runs[name]
-        if isinstance(run, str):  # pillow-simd, in its own interpreter
-            cmd = [args.simd_python, __file__, args.folder, "--images", str(len(data)), "--size", str(args.size),
-                   "--seed", str(seed), "--worker", run]
+        if isinstance(run, tuple):  # the torch-free pipeline in another interpreter
+            python, mode = run
+            cmd = [python, __file__, args.folder, "--images", str(len(data)), "--size", str(args.size),
+                   "--seed", str(seed), "--worker", mode]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ,
                                  "OMP_NUM_THREADS": "1"})
             return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
@@ -207,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         return time.perf_counter() - start
 
     names = list(runs)
+    for name in names:  # warm-up: first-call costs and the file cache stay out of the rounds
+        if not isinstance(runs[name], tuple):
+            for d in data[:20]:
+                runs[name](d)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
@@ -217,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     # pixel difference from plain Pillow on the same crops (first 50 images, per-image seeds)
     diffs = {}
     for name in names:
-        if isinstance(runs[name], str):
+        if isinstance(runs[name], tuple):
             diffs[name] = None
             continue
         total = 0.0
