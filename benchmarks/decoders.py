@@ -1,8 +1,16 @@
 """Which JPEG decoder to train with: decode + RandomResizedCrop(224) + horizontal flip, per image.
 
-    python benchmarks/make_jpeg_folder.py /tmp/jpegs --train 2000 --val 10 --classes 10
+    python benchmarks/make_jpeg_folder.py /tmp/jpegs --train 500 --val 10 --classes 10
     python benchmarks/decoders.py /tmp/jpegs/train --images 500 --rounds 7 [--json benchmarks/results/decoders.json]
         [--turbojpeg-lib /path/libturbojpeg.so.0] [--simd-python /path/venv-with-pillow-simd/bin/python]
+
+The optional candidates need (once):
+
+    python -m venv /tmp/simd && /tmp/simd/bin/pip install pillow-simd     # builds from source, minutes
+    pip install --target /tmp/tj1 --no-deps "PyTurboJPEG<2"              # 1.x: works with libjpeg-turbo 2.x
+    dpkg -x /var/cache/apt/archives/libturbojpeg0_*.deb /tmp/turbo       # or apt-get install libturbojpeg0
+    PYTHONPATH=/tmp/tj1 python benchmarks/decoders.py /tmp/jpegs/train \
+        --turbojpeg-lib /tmp/turbo/usr/lib/x86_64-linux-gnu/libturbojpeg.so.0 --simd-python /tmp/simd/bin/python
 
 Single process, one thread. The files are read into memory first (disk reads are the same for every
 decoder), then each round times every candidate on all images, in an order rotated from round to round
