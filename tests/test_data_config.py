@@ -69,3 +69,10 @@ def test_checkpoint_header_wins(tmp_path):
     loaded = cnnzoo.load_checkpoint(tmp_path / "b2.pth", "efficientnet_b2")
     assert loaded.checkpoint_header.img_size == 288  # torchvision's crop, not the registry's 260
     assert cnnzoo.resolve_data_config(loaded) == resolve_data_config("efficientnet_b2")
+
+
+def test_cli_info_shows_the_data_config(capsys):
+    from cnnzoo.cli import main
+
+    assert main(["info", "efficientnet_b3"]) == 0
+    assert "eval 300 px crop of a 320 px bicubic resize" in capsys.readouterr().out
