@@ -113,7 +113,7 @@ def _cnnzoo(draft: bool, decoder: str, size: int):
     from cnnzoo.data.decode import available_decoders
     from cnnzoo.data.transforms import TrainTransform
 
-    if decoder not in available_decoders():
+    if decoder not in available_decoders():  # (cnnzoo would fall back to Pillow)
         raise Unavailable(f"{decoder} is not installed (pip install 'cnnzoo[fastjpeg]')")
     return TrainTransform(size, draft=draft, decoder=decoder)
 

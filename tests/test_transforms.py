@@ -36,6 +36,8 @@ def test_shapes_dtypes_and_channels(jpeg):
     for t in (TrainTransform(48), EvalTransform(48), TrainTransform(40, channels=1), EvalTransform(40, channels=1)):
         x = t(jpeg)
         assert x.dtype == torch.uint8 and x.shape == (t.channels, t.size, t.size), t
+    t = pickle.loads(pickle.dumps(TrainTransform(24, interpolation="bicubic")))  # DataLoader workers get copies
+    assert t(jpeg).shape == (3, 24, 24) and t.interpolation == "bicubic"
     with pytest.raises(ValueError, match="channels"):
         TrainTransform(32, channels=2)
     with pytest.raises(ValueError, match="scale"):
@@ -160,3 +162,12 @@ def test_simplejpeg_decoder_gives_the_same_images(jpeg):
     assert (a - TrainTransform(24, scale=(0.5, 1.0), draft=False)(jpeg).float()).abs().mean() < 3.0
     with pytest.raises(ValueError, match="unknown decoder"):
         decode_image(jpeg, decoder="libjpeg")
+
+
+def test_a_missing_optional_decoder_falls_back_to_pillow(monkeypatch, jpeg):
+    import cnnzoo.data.decode as decode
+
+    monkeypatch.setattr(decode, "available_decoders", lambda: ("pillow",))
+    with pytest.warns(UserWarning, match="not installed"):
+        t = TrainTransform(16, decoder="simplejpeg")
+    assert t.decoder == "pillow" and t(jpeg).shape == (3, 16, 16)

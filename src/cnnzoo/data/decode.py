@@ -10,7 +10,8 @@ times faster than decoding at full size and resizing when the result is downscal
 photos; small training sizes).
 
 Decoders (:data:`DECODERS`): ``"pillow"`` (always available, the default) and ``"simplejpeg"``
-(libjpeg-turbo through the optional ``simplejpeg`` package, ``pip install 'cnnzoo[fastjpeg]'``).
+(libjpeg-turbo through the optional ``simplejpeg`` package, ``pip install 'cnnzoo[fastjpeg]'``;
+without it, Pillow with a warning).
 A non-Pillow decoder is used only for what it decodes correctly — baseline/progressive JPEGs in
 YCbCr or grayscale without an EXIF rotation; everything else (CMYK, rotated, PNG, …) falls back to
 Pillow, so that at full size the result is the same image either way. See README, "Data configs
@@ -19,6 +20,7 @@ and transforms".
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -26,8 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnzoo._warn import warn_user
+
 __all__ = ["ImageDecodeError", "decode_image", "DECODERS", "DEFAULT_DECODER", "available_decoders",
-           "exif_orientation", "upright_size", "open_image", "decode_loaded", "to_8bit"]
+           "exif_orientation", "upright_size", "open_image", "decode_loaded", "to_8bit", "resolve_decoder"]
 
 #: decoder names accepted by ``decode_image(decoder=...)``
 DECODERS = ("pillow", "simplejpeg")
@@ -55,15 +59,26 @@ def _name(src: object) -> str:
     return str(src)
 
 
-def available_decoders() -> list[str]:
+@functools.cache
+def available_decoders() -> tuple[str, ...]:
     """The decoders importable here (``"pillow"`` always)."""
-    out = ["pillow"]
     try:
-        import simplejpeg  # noqa: F401
-        out.append("simplejpeg")
+        import simplejpeg  # noqa: F401  (an optional dependency: imported where it is asked for)
     except ImportError:
-        pass
-    return out
+        return ("pillow",)
+    return ("pillow", "simplejpeg")
+
+
+def resolve_decoder(decoder: str | None) -> str:
+    """``decoder`` checked (None: :data:`DEFAULT_DECODER`); an optional decoder that is not installed
+    falls back to Pillow with a warning."""
+    decoder = decoder or DEFAULT_DECODER
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r} (expected one of {', '.join(DECODERS)})")
+    if decoder not in available_decoders():
+        warn_user(f"decoder {decoder!r} is not installed (pip install 'cnnzoo[fastjpeg]'); decoding with Pillow")
+        return "pillow"
+    return decoder
 
 
 def to_8bit(im: Image.Image) -> Image.Image:
@@ -165,9 +180,7 @@ def decode_loaded(im: Image.Image, src: str | os.PathLike | bytes | Image.Image,
     caller can read the header, e.g. the size, before choosing ``draft_size``)."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    decoder = decoder or DEFAULT_DECODER
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r} (expected one of {', '.join(DECODERS)})")
+    decoder = resolve_decoder(decoder)
     mode = "L" if channels == 1 else "RGB"
     try:
         if decoder == "simplejpeg" and not isinstance(src, Image.Image):
@@ -180,8 +193,6 @@ def decode_loaded(im: Image.Image, src: str | os.PathLike | bytes | Image.Image,
         im.load()
         out = to_8bit(im)
         return out if out.mode == mode else out.convert(mode)
-    except ImportError:
-        raise ImportError(f"decoder {decoder!r} needs the simplejpeg package: pip install 'cnnzoo[fastjpeg]'") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         if isinstance(err, ImageDecodeError):
             raise

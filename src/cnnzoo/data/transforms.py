@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnzoo.data.decode import decode_loaded, open_image, upright_size
+from cnnzoo.data.decode import decode_loaded, open_image, resolve_decoder, upright_size
 
 if TYPE_CHECKING:
     from cnnzoo.data.config import DataConfig
@@ -119,7 +119,7 @@ class TrainTransform:
         self.interpolation = interpolation
         self.resample = _resample(interpolation)
         self.channels = _check_channels(channels)
-        self.draft, self.decoder = draft, decoder
+        self.draft, self.decoder = draft, resolve_decoder(decoder)
 
     def __repr__(self) -> str:
         return (f"TrainTransform(size={self.size}, scale={self.scale}, ratio={tuple(round(r, 4) for r in self.ratio)}, "
@@ -173,7 +173,7 @@ class EvalTransform:
         self.interpolation = interpolation
         self.resample = _resample(interpolation)
         self.channels = _check_channels(channels)
-        self.draft, self.decoder = draft, decoder
+        self.draft, self.decoder = draft, resolve_decoder(decoder)
 
     def __repr__(self) -> str:
         return (f"EvalTransform(size={self.size}, crop_pct={self.crop_pct:.4g} (resize {self.resize_size}), "
