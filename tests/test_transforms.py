@@ -2,6 +2,7 @@
 (oracle env) the same pixels and crop boxes as torchvision."""
 
 import io
+import pickle
 
 import numpy as np
 import pytest
