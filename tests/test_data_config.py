@@ -1,6 +1,5 @@
-"""Per-model data configs: a few known values, the checkpoint-header rule, and (oracle env) every model
-that torchvision or timm has against their own preprocessing."""
-
+"""Per-model data configs: a few known values, the registry rule, overrides and the checkpoint-header
+rule (every model against torchvision and timm themselves: tests/test_data_reference.py)."""
 
 import pytest
 import torch

@@ -1,5 +1,5 @@
-"""decode_image and the train/eval transforms: image modes, EXIF, draft mode, errors, determinism, and
-(oracle env) the same pixels and crop boxes as torchvision."""
+"""decode_image and the train/eval transforms: image modes, EXIF, draft mode, decoders, errors,
+determinism (against torchvision itself: tests/test_data_reference.py)."""
 
 import io
 import pickle
