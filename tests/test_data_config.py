@@ -75,3 +75,10 @@ def test_cli_info_shows_the_data_config(capsys):
 
     assert main(["info", "efficientnet_b3"]) == 0
     assert "eval 300 px crop of a 320 px bicubic resize" in capsys.readouterr().out
+
+
+def test_a_scaled_model_uses_its_own_resolution():
+    model = cnnzoo.scale_model("efficientnet_b0", phi=1)
+    cfg = resolve_data_config(model)
+    assert cfg.input_size == cfg.test_input_size == model.model_info.input_size[1] != 224
+    assert cfg.interpolation == "bicubic"  # the rest from efficientnet_b0's config

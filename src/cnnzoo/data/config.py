@@ -205,10 +205,12 @@ def _for_channels(cfg: DataConfig, in_chans: int | None) -> DataConfig:
                                std=tuple(cfg.std[i % n] for i in range(in_chans)))
 
 
-def _header_values(model: nn.Module, cfg: DataConfig) -> dict[str, Any]:
-    """What a checkpoint header (``model.checkpoint_header``, or a cnnzoo ``pretrained_cfg``) records
-    about the data, as changes to ``cfg``: its mean and std, and its image size where that is neither of
-    the config's sizes (then both sizes become it, evaluated with ``crop_pct``)."""
+def _model_values(model: nn.Module, name: str, cfg: DataConfig) -> dict[str, Any]:
+    """What a built model says about its data, as changes to ``cfg``: the mean and std of its checkpoint
+    header (``model.checkpoint_header``, or a cnnzoo ``pretrained_cfg``), and its image size — the
+    header's, else the one it was built at (e.g. by ``scale_model``) where that differs from the
+    registry's — when that size is neither of the config's (both sizes then become it, evaluated with
+    ``crop_pct``)."""
     header = getattr(model, "checkpoint_header", None)
     if header is not None:
         values = {"img_size": getattr(header, "img_size", None), "mean": getattr(header, "mean", None),
@@ -216,6 +218,9 @@ def _header_values(model: nn.Module, cfg: DataConfig) -> dict[str, Any]:
     else:
         pretrained = getattr(model, "pretrained_cfg", None)
         values = {k: pretrained.get(k) for k in ("img_size", "mean", "std")} if isinstance(pretrained, dict) else {}
+    info = getattr(model, "model_info", None)
+    if not values.get("img_size") and info is not None and info.input_size[1] != model_info(name).input_size[1]:
+        values["img_size"] = info.input_size[1]
     out: dict[str, Any] = {}
     size = values.get("img_size")
     if size and int(size) not in (cfg.input_size, cfg.test_input_size):
@@ -229,8 +234,9 @@ def resolve_data_config(model_or_name: str | nn.Module, **overrides: Any) -> Dat
     """The :class:`DataConfig` of a model name or a built model (see the module docstring for the rule).
 
     A model loaded from a checkpoint (``cnnzoo.load_checkpoint``, or ``create_model(pretrained=...)``
-    from a cnnzoo file) uses the image size, mean and std its header records; a model built with
-    another ``in_chans`` gets one mean/std per channel. ``overrides`` replace any field, e.g.
+    from a cnnzoo file) uses the image size, mean and std its header records; a model built at another
+    resolution (``scale_model``) uses that size; one built with another ``in_chans`` gets one mean/std
+    per channel. ``overrides`` replace any field, e.g.
     ``resolve_data_config("resnet50", input_size=176)``.
     """
     in_chans, model = None, None
@@ -252,7 +258,7 @@ def resolve_data_config(model_or_name: str | nn.Module, **overrides: Any) -> Dat
                         f"{type(model_or_name).__name__}")
     cfg = DATA_CONFIGS.get(name) or _from_registry(name)
     cfg = _for_channels(cfg, in_chans)
-    header = _header_values(model, cfg) if model is not None else {}
+    header = _model_values(model, name, cfg) if model is not None else {}
     fields = {f.name for f in dataclasses.fields(DataConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
