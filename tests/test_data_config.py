@@ -82,3 +82,10 @@ def test_a_scaled_model_uses_its_own_resolution():
     cfg = resolve_data_config(model)
     assert cfg.input_size == cfg.test_input_size == model.model_info.input_size[1] != 224
     assert cfg.interpolation == "bicubic"  # the rest from efficientnet_b0's config
+
+
+def test_small_models_built_for_one_channel_use_fashion_mnist_statistics():
+    cfg = resolve_data_config(cnnzoo.create_model("resnet8", in_chans=1, device="meta"))
+    assert (cfg.mean, cfg.std) == (cnnzoo.data.FASHION_MNIST_MEAN, cnnzoo.data.FASHION_MNIST_STD)
+    feats = cnnzoo.create_model("resnet18", in_chans=1, features_only=True, device="meta")
+    assert len(resolve_data_config(feats).mean) == 1
