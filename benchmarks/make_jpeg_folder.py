@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
     args = p.parse_args(argv)
-    n, size = make_folder(args.out, args.train, args.val, args.classes, args.seed, args.jobs)
+    try:
+        n, size = make_folder(args.out, args.train, args.val, args.classes, args.seed, args.jobs)
+    except ValueError as err:
+        p.error(str(err))
     print(f"{args.out}: {n} JPEGs, {size / 2**20:.1f} MiB")
     return 0
 

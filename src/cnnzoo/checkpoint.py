@@ -51,7 +51,7 @@ from cnnzoo._version import __version__
 from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
-from cnnzoo.weights import IMAGENET_MEAN, IMAGENET_STD
+from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD, resolve_data_config
 from cnnzoo.weights.loading import (
     LoadReport,
     classifier_name,
@@ -430,7 +430,8 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None, *, d
     read off the weights. ``kwargs`` are family options for such a file (e.g. ``padding="same"``).
 
     The model carries ``checkpoint_header`` (a :class:`CheckpointHeader`; for a file without one, a
-    header with the defaults of the model's input size and normalisation, no class names).
+    header with the image size, mean and std of :func:`cnnzoo.resolve_data_config` for the model — the
+    preprocessing of torchvision's or timm's weights — and no class names).
     """
     p = _check_path(path)
     header = read_header(p)
@@ -457,7 +458,10 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None, *, d
         model = build_model(model_name, **build)
         report = load_state_dict(model, sd, strict=True, model_name=model_name, layout=layout, metadata=meta,
                                  what=f"checkpoint {p.name}")
-        header = header_for(model, source=f"{p.name} ({report.layout} layout)")
+        # the preprocessing the reference's weights were made with (torchvision's / timm's config)
+        cfg = resolve_data_config(model)
+        header = header_for(model, mean=cfg.mean, std=cfg.std, img_size=cfg.test_input_size,
+                            source=f"{p.name} ({report.layout} layout)")
     model.checkpoint_header = header
     return model.to(device).eval()
 
@@ -470,7 +474,7 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, model_nam
 
     The weights are loaded strictly into the cnnzoo model (a file that does not fit fails here, naming
     the keys). Class names, dataset and accuracy of a cnnzoo source are kept; ``mean``/``std`` replace
-    the normalisation (default: the source's, else :func:`default_normalization`).
+    the normalisation (default: the source's header, else the data config of the reference's weights).
     """
     if not str(dst).endswith(".safetensors"):
         raise ValueError(f"the converted file must be a .safetensors file, got {str(dst)!r}")

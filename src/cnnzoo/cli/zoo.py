@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnzoo.data.config import resolve_data_config
+from cnnzoo.data.transforms import eval_resize_size
 from cnnzoo.registry import list_models, model_info
 from cnnzoo.zoo import zoo_row, zoo_table
 
@@ -37,6 +39,10 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  GMACs:        {row['gmacs']:.3f} at {info.input_size}")
     print(f"  input size:   {info.input_size} (default), minimum {row['min_size']}x{row['min_size']}")
     print(f"  classes:      {info.num_classes}")
+    cfg = resolve_data_config(info.name)
+    resize = eval_resize_size(cfg.test_input_size, cfg.eval_crop_pct)
+    print(f"  data config:  train {cfg.input_size} px, eval {cfg.test_input_size} px crop of a {resize} px "
+          f"{cfg.interpolation} resize; mean {list(cfg.mean)}, std {list(cfg.std)}")
     if info.reference:
         print(f"  reference:    {info.reference}")
     for key, value in info.scaling.items():

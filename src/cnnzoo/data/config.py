@@ -13,9 +13,10 @@ One declared table, :data:`DATA_CONFIGS`, by this rule:
    made for (Fashion-MNIST for one-channel models, CIFAR-10 for three-channel ones).
 
 The values are facts about those weights, stated here once and checked against torchvision and timm
-by ``tests/test_data_config.py`` in the reference environment. A model loaded from a cnnzoo
-checkpoint carries its header: :func:`resolve_data_config` then uses the header's image size, mean
-and std, which are what the checkpoint was trained with.
+by ``tests/test_data_config.py`` in the reference environment. A model loaded from a checkpoint
+carries its header: :func:`resolve_data_config` then uses the header's image size, mean and std,
+which are what the checkpoint was trained with (``load_checkpoint`` of a torchvision or timm file
+records this module's config in the header it makes).
 """
 
 from __future__ import annotations
@@ -173,23 +174,23 @@ DATA_CONFIGS: dict[str, DataConfig] = {
 _SMALL = 64  # registry input sides up to this are Fashion-MNIST / CIFAR-sized
 
 
-def _from_registry(name: str) -> DataConfig:
-    """Rule 3: a config from the registry's default input (channels, height, width)."""
+def _from_registry(name: str, in_chans: int | None = None) -> DataConfig:
+    """Rule 3: a config from the registry's default input (channels, height, width); ``in_chans``, that
+    of a model built with other channels, chooses the statistics instead."""
     chans, size, _ = model_info(name).input_size
+    chans = in_chans or chans
     if size > _SMALL:
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-        return DataConfig(size, size, 0.875, "bilinear", mean[:chans] if chans < 3 else mean,
-                          std[:chans] if chans < 3 else std)
+        return _for_channels(DataConfig(size, size, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD), chans)
     mean, std = (FASHION_MNIST_MEAN, FASHION_MNIST_STD) if chans == 1 else (CIFAR10_MEAN, CIFAR10_STD)
-    return DataConfig(size, size, 1.0, "bilinear", mean, std)
+    return _for_channels(DataConfig(size, size, 1.0, "bilinear", mean, std), chans)
 
 
-def _model_name(model: nn.Module) -> str | None:
-    info = getattr(model, "model_info", None)
-    if info is not None and getattr(info, "name", None):
-        return info.name
-    inner = getattr(model, "model", None)  # a features_only wrapper
-    return _model_name(inner) if isinstance(inner, nn.Module) and inner is not model else None
+def _core(model: nn.Module) -> nn.Module | None:
+    """The cnnzoo model inside ``model`` (itself, or the one a ``features_only`` wrapper holds)."""
+    if getattr(getattr(model, "model_info", None), "name", None):
+        return model
+    inner = getattr(model, "model", None)
+    return _core(inner) if isinstance(inner, nn.Module) and inner is not model else None
 
 
 def _for_channels(cfg: DataConfig, in_chans: int | None) -> DataConfig:
@@ -204,20 +205,26 @@ def _for_channels(cfg: DataConfig, in_chans: int | None) -> DataConfig:
                                std=tuple(cfg.std[i % n] for i in range(in_chans)))
 
 
-def _header_values(model: nn.Module) -> dict[str, Any]:
-    """What a checkpoint header (``model.checkpoint_header``, or a cnnzoo ``pretrained_cfg``) records
-    about the data: its image size, mean and std."""
-    header = getattr(model, "checkpoint_header", None)
+def _model_values(model: nn.Module, core: nn.Module | None, name: str, cfg: DataConfig) -> dict[str, Any]:
+    """What a built model says about its data, as changes to ``cfg``: the mean and std of its checkpoint
+    header (``model.checkpoint_header``, or a cnnzoo ``pretrained_cfg``), and its image size — the
+    header's, else the one it was built at (e.g. by ``scale_model``) where that differs from the
+    registry's — when that size is neither of the config's (both sizes then become it, evaluated with
+    ``crop_pct``)."""
+    header = getattr(model, "checkpoint_header", None) or getattr(core, "checkpoint_header", None)
     if header is not None:
         values = {"img_size": getattr(header, "img_size", None), "mean": getattr(header, "mean", None),
                   "std": getattr(header, "std", None)}
     else:
-        cfg = getattr(model, "pretrained_cfg", None)
-        values = {k: cfg.get(k) for k in ("img_size", "mean", "std")} if isinstance(cfg, dict) else {}
+        pretrained = getattr(model, "pretrained_cfg", None) or getattr(core, "pretrained_cfg", None)
+        values = {k: pretrained.get(k) for k in ("img_size", "mean", "std")} if isinstance(pretrained, dict) else {}
+    info = getattr(core, "model_info", None)
+    if not values.get("img_size") and info is not None and info.input_size[1] != model_info(name).input_size[1]:
+        values["img_size"] = info.input_size[1]
     out: dict[str, Any] = {}
-    if values.get("img_size"):
-        out["input_size"] = out["test_input_size"] = int(values["img_size"])
-        out["test_crop_pct"] = None  # the checkpoint's size is evaluated with the crop_pct
+    size = values.get("img_size")
+    if size and int(size) not in (cfg.input_size, cfg.test_input_size):
+        out.update(input_size=int(size), test_input_size=int(size), test_crop_pct=None)
     if values.get("mean") and values.get("std"):
         out["mean"], out["std"] = tuple(float(v) for v in values["mean"]), tuple(float(v) for v in values["std"])
     return out
@@ -227,31 +234,29 @@ def resolve_data_config(model_or_name: str | nn.Module, **overrides: Any) -> Dat
     """The :class:`DataConfig` of a model name or a built model (see the module docstring for the rule).
 
     A model loaded from a checkpoint (``cnnzoo.load_checkpoint``, or ``create_model(pretrained=...)``
-    from a cnnzoo file) uses the image size, mean and std its header records; a model built with
-    another ``in_chans`` gets one mean/std per channel. ``overrides`` replace any field, e.g.
+    from a cnnzoo file) uses the image size, mean and std its header records; a model built at another
+    resolution (``scale_model``) uses that size; one built with another ``in_chans`` gets one mean/std
+    per channel. ``overrides`` replace any field, e.g.
     ``resolve_data_config("resnet50", input_size=176)``.
     """
-    header: dict[str, Any] = {}
-    in_chans = None
+    in_chans, model, core = None, None, None
     if isinstance(model_or_name, str):
         name = model_or_name
         model_info(name)  # an unknown name is an error listing the close ones
     elif isinstance(model_or_name, nn.Module):
-        name = _model_name(model_or_name)
-        header = _header_values(model_or_name)
+        model, core = model_or_name, _core(model_or_name)
+        if core is not None:
+            name, in_chans = core.model_info.name, core.model_info.input_size[0]
+        else:
+            name = getattr(getattr(model, "checkpoint_header", None), "model", None)
         if name is None:
-            header_obj = getattr(model_or_name, "checkpoint_header", None)
-            name = getattr(header_obj, "model", None)
-        if name is None:
-            raise ValueError(f"{type(model_or_name).__name__} is not a cnnzoo model (no model_info): pass its name, "
+            raise ValueError(f"{type(model).__name__} is not a cnnzoo model (no model_info): pass its name, "
                              f"e.g. resolve_data_config('resnet50')")
-        info = getattr(model_or_name, "model_info", None)
-        in_chans = info.input_size[0] if info is not None else None
     else:
         raise TypeError(f"resolve_data_config takes a model name or a cnnzoo nn.Module, got "
                         f"{type(model_or_name).__name__}")
-    cfg = DATA_CONFIGS.get(name) or _from_registry(name)
-    cfg = _for_channels(cfg, in_chans)
+    cfg = _for_channels(DATA_CONFIGS[name], in_chans) if name in DATA_CONFIGS else _from_registry(name, in_chans)
+    header = _model_values(model, core, name, cfg) if model is not None else {}
     fields = {f.name for f in dataclasses.fields(DataConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:

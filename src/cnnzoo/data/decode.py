@@ -4,19 +4,23 @@ The one implementation of "what an image file means" for every source (in-memory
 folders, shards): EXIF orientation applied, 16-bit grayscale scaled (not clipped) to 8 bits,
 transparency composited onto black, palette / CMYK / YCbCr / 1-bit / float modes converted.
 
-JPEG files can be decoded at a reduced size (``draft_size``): libjpeg scales the DCT by 1/2, 1/4
-or 1/8 while decoding, which is several times faster than decoding at full size and resizing when
-the result is downscaled anyway (as RandomResizedCrop to 224 px does for most ImageNet images).
+JPEG files can be decoded at a reduced size (``draft_size``): libjpeg scales the DCT (by 1/2, 1/4
+or 1/8 through Pillow's draft mode; by any M/8 through simplejpeg) while decoding, which is several
+times faster than decoding at full size and resizing when the result is downscaled anyway (large
+photos; small training sizes).
 
 Decoders (:data:`DECODERS`): ``"pillow"`` (always available, the default) and ``"simplejpeg"``
-(libjpeg-turbo through the optional ``simplejpeg`` package, ``pip install 'cnnzoo[fastjpeg]'``).
+(libjpeg-turbo through the optional ``simplejpeg`` package, ``pip install 'cnnzoo[fastjpeg]'``;
+without it, Pillow with a warning).
 A non-Pillow decoder is used only for what it decodes correctly — baseline/progressive JPEGs in
 YCbCr or grayscale without an EXIF rotation; everything else (CMYK, rotated, PNG, …) falls back to
-Pillow, so the result is the same image either way. See README, "Data configs and transforms".
+Pillow, so that at full size the result is the same image either way. See README, "Data configs
+and transforms".
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -24,8 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnnzoo._warn import warn_user
+
 __all__ = ["ImageDecodeError", "decode_image", "DECODERS", "DEFAULT_DECODER", "available_decoders",
-           "exif_orientation", "upright_size", "open_image", "decode_loaded", "to_8bit"]
+           "exif_orientation", "upright_size", "open_image", "decode_loaded", "to_8bit", "resolve_decoder"]
 
 #: decoder names accepted by ``decode_image(decoder=...)``
 DECODERS = ("pillow", "simplejpeg")
@@ -53,15 +59,26 @@ def _name(src: object) -> str:
     return str(src)
 
 
-def available_decoders() -> list[str]:
+@functools.cache
+def available_decoders() -> tuple[str, ...]:
     """The decoders importable here (``"pillow"`` always)."""
-    out = ["pillow"]
     try:
-        import simplejpeg  # noqa: F401
-        out.append("simplejpeg")
+        import simplejpeg  # noqa: F401  (an optional dependency: imported where it is asked for)
     except ImportError:
-        pass
-    return out
+        return ("pillow",)
+    return ("pillow", "simplejpeg")
+
+
+def resolve_decoder(decoder: str | None) -> str:
+    """``decoder`` checked (None: :data:`DEFAULT_DECODER`); an optional decoder that is not installed
+    falls back to Pillow with a warning."""
+    decoder = decoder or DEFAULT_DECODER
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r} (expected one of {', '.join(DECODERS)})")
+    if decoder not in available_decoders():
+        warn_user(f"decoder {decoder!r} is not installed (pip install 'cnnzoo[fastjpeg]'); decoding with Pillow")
+        return "pillow"
+    return decoder
 
 
 def to_8bit(im: Image.Image) -> Image.Image:
@@ -137,9 +154,10 @@ def _simplejpeg(im: Image.Image, data: bytes, channels: int, draft_size: tuple[i
     kwargs = {}
     if draft_size:
         kwargs = dict(min_width=int(draft_size[0]), min_height=int(draft_size[1]), min_factor=1)
-    arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if channels == 1 else "RGB", **kwargs)
-    return Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr,
-                           "L" if channels == 1 else "RGB")
+    arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if im.mode == "L" else "RGB", **kwargs)
+    out = Image.fromarray(arr[:, :, 0], "L") if arr.ndim == 3 and arr.shape[2] == 1 else Image.fromarray(arr)
+    want = "L" if channels == 1 else "RGB"
+    return out if out.mode == want else out.convert(want)  # the conversion Pillow's path makes
 
 
 def decode_image(src: str | os.PathLike | bytes | Image.Image, channels: int = 3,
@@ -147,8 +165,9 @@ def decode_image(src: str | os.PathLike | bytes | Image.Image, channels: int = 3
     """Decode ``src`` (a path, the file's bytes or a Pillow image) into an upright Pillow image in
     mode "RGB" (``channels`` 3) or "L" (``channels`` 1).
 
-    ``draft_size`` (width, height of the upright image): a JPEG may be decoded at 1/2, 1/4 or 1/8 of
-    its size, the largest reduction that keeps it at least that big (other formats ignore it).
+    ``draft_size`` (width, height of the upright image): a JPEG may be decoded at reduced size, the
+    largest reduction that keeps it at least that big (other formats ignore it): 1/2, 1/4 or 1/8 with
+    Pillow, any of libjpeg's M/8 scales with simplejpeg (so the two may return different sizes).
     ``decoder``: one of :data:`DECODERS` (default :data:`DEFAULT_DECODER`); see the module docstring.
     Anything undecodable (not an image, truncated, missing) is an :class:`ImageDecodeError` naming it.
     """
@@ -161,9 +180,7 @@ def decode_loaded(im: Image.Image, src: str | os.PathLike | bytes | Image.Image,
     caller can read the header, e.g. the size, before choosing ``draft_size``)."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    decoder = decoder or DEFAULT_DECODER
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r} (expected one of {', '.join(DECODERS)})")
+    decoder = resolve_decoder(decoder)
     mode = "L" if channels == 1 else "RGB"
     try:
         if decoder == "simplejpeg" and not isinstance(src, Image.Image):
@@ -176,8 +193,6 @@ def decode_loaded(im: Image.Image, src: str | os.PathLike | bytes | Image.Image,
         im.load()
         out = to_8bit(im)
         return out if out.mode == mode else out.convert(mode)
-    except ImportError:
-        raise ImportError(f"decoder {decoder!r} needs the simplejpeg package: pip install 'cnnzoo[fastjpeg]'") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         if isinstance(err, ImageDecodeError):
             raise

@@ -5,8 +5,9 @@
   The crop box is drawn exactly as torchvision's ``RandomResizedCrop.get_params`` draws it (ten tries,
   then the central crop of the clamped aspect ratio) from the global torch RNG, so the same seed gives
   the same boxes as torchvision, and a DataLoader's per-worker seeding makes an epoch reproducible.
-  The transform decodes the file itself, knowing the box first: a JPEG is decoded at 1/2, 1/4 or
-  1/8 size (draft mode) whenever the box still covers at least ``size`` pixels at that scale.
+  The transform decodes the file itself, knowing the box first: a JPEG is decoded at reduced size
+  (Pillow's draft mode: 1/2, 1/4 or 1/8; simplejpeg: any of libjpeg's M/8 scales) whenever the box
+  still covers at least ``size`` pixels at that scale.
 * :class:`EvalTransform`: resize the shorter side to ``floor(size / crop_pct)`` then center-crop
   ``size`` (torchvision's ``Resize`` + ``CenterCrop``, timm's eval transform), on the Pillow image,
   pixel for pixel as torchvision does it on a Pillow image.
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnnzoo.data.decode import decode_loaded, open_image, upright_size
+from cnnzoo.data.decode import decode_loaded, open_image, resolve_decoder, upright_size
 
 if TYPE_CHECKING:
     from cnnzoo.data.config import DataConfig
@@ -66,7 +67,7 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     arr = np.asarray(im, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy())  # one copy: Pillow's buffer is read-only
 
 
 def random_resized_crop_params(width: int, height: int, scale: tuple[float, float] = (0.08, 1.0),
@@ -118,7 +119,7 @@ class TrainTransform:
         self.interpolation = interpolation
         self.resample = _resample(interpolation)
         self.channels = _check_channels(channels)
-        self.draft, self.decoder = draft, decoder
+        self.draft, self.decoder = draft, resolve_decoder(decoder)
 
     def __repr__(self) -> str:
         return (f"TrainTransform(size={self.size}, scale={self.scale}, ratio={tuple(round(r, 4) for r in self.ratio)}, "
@@ -130,10 +131,9 @@ class TrainTransform:
         top, left, h, w = random_resized_crop_params(width, height, self.scale, self.ratio)
         flip = torch.rand(1).item() < self.hflip
         draft = None
-        if self.draft:  # the smallest decode that keeps the box at least size × size
-            factor = min(w, h) / self.size
-            if factor >= 2:
-                draft = (math.ceil(width / factor), math.ceil(height / factor))
+        factor = min(w, h) / self.size
+        if self.draft and factor > 1:  # the smallest decode that keeps the box at least size × size
+            draft = (math.ceil(width / factor), math.ceil(height / factor))
         im = decode_loaded(im, src, self.channels, draft, self.decoder)
         box = (left, top, left + w, top + h)
         if im.size == (width, height):
@@ -173,7 +173,7 @@ class EvalTransform:
         self.interpolation = interpolation
         self.resample = _resample(interpolation)
         self.channels = _check_channels(channels)
-        self.draft, self.decoder = draft, decoder
+        self.draft, self.decoder = draft, resolve_decoder(decoder)
 
     def __repr__(self) -> str:
         return (f"EvalTransform(size={self.size}, crop_pct={self.crop_pct:.4g} (resize {self.resize_size}), "

@@ -14,6 +14,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD  # re-exported: one definition
 from cnnzoo.weights.loading import (
     LoadReport,
     WeightsError,
@@ -34,9 +35,6 @@ __all__ = [
     "pretrained_path",
     "shipped_models",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _PRETRAINED = "pretrained"
 
