@@ -60,16 +60,20 @@ def test_lazy_folder_batches_each_image_once_in_a_reproducible_order(tmp_path):
         assert ((x[:, 0, 5, 5].long() - 1) // 8).tolist() == y.tolist()
     assert _ids(train_src.batches(0)) == ids and _ids(train_src.batches(1)) != ids  # seeded by (seed, epoch)
     assert sorted(_ids(test_src.batches(0))) == list(range(25, 31))
+    train_src.set_image_size(16)  # progressive learning: the workers crop at the stage's size
+    assert {x.shape[-1] for x, _ in train_src.batches(2)} == {16}
 
 
 def test_ranks_read_disjoint_shares_whose_union_is_the_epoch(tmp_path):
-    root = _folder(tmp_path / "img")
+    root = _folder(tmp_path / "img", n_val=3)
     write_shards(root, tmp_path / "sh", shard_size=3, log=lambda _: None)  # 8 train shards of 3
     for data in (root, tmp_path / "sh/train-{000000..000007}.tar"):
         shares = [_ids(load_run_data(_cfg(data, workers=2, batch_size=3), rank=r, world_size=2).train.batches(1))
                   for r in range(2)]
         assert len(shares[0]) == len(shares[1]) == 12, data
         assert not set(shares[0]) & set(shares[1]) and sorted(shares[0] + shares[1]) == list(range(1, 25)), data
+        tests = [_ids(load_run_data(_cfg(data, batch_size=4), rank=r, world_size=2).test.batches(0)) for r in range(2)]
+        assert sorted(tests[0] + tests[1]) == list(range(25, 34)), data  # evaluation: every image once
 
 
 def test_shards_round_trip_with_index_and_cli(tmp_path, capsys):
@@ -90,6 +94,8 @@ def test_shards_round_trip_with_index_and_cli(tmp_path, capsys):
     assert len(ids) == 20 and len(set(ids)) == 20 and _ids(data.train.batches(0)) == ids
     test = [(i, int(y)) for x, ys in data.test.batches(0) for i, y in zip(_ids([(x, ys)]), ys, strict=True)]
     assert sorted(test) == [(lvl, (lvl - 25) // 2) for lvl in range(25, 31)]
+    data.train.set_image_size(20)
+    assert {x.shape[-1] for x, _ in data.train.batches(1)} == {20}
     with pytest.raises(ValueError, match="already holds shards"):
         write_shards(root, tmp_path / "sh")
 
@@ -183,3 +189,7 @@ def test_eval_cli_on_a_folder_with_the_model_data_config(tmp_path, capsys):
     res = json.loads(next((tmp_path / "ev").glob("*.json")).read_text())
     assert set(res["per_class"]) == set(CLASSES) and res["img_size"] == 32 and res["images_per_s"] > 0
     assert main(["eval", "--data", str(root), "--model", "lenet5"]) == 2  # no checkpoint given
+    write_shards(root, tmp_path / "sh", shard_size=4, log=lambda _: None)
+    assert main(["eval", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "sh"), "--workers", "1",
+                 "--out", str(tmp_path / "ev")]) == 0
+    assert "6 of 6 images at 32 px" in capsys.readouterr().out

@@ -128,9 +128,14 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
         from cnnzoo.data import iterate_batches
 
-        for idx in iterate_batches(self.n, self.batch_size, self.shuffle, self.seed, self.epoch, self.rank,
-                                   self.world_size, self.drop_last):
-            yield [(i, self.size, self.seed, self.epoch) for i in idx.tolist()]
+        if self.shuffle:
+            batches = (idx.tolist() for idx in iterate_batches(self.n, self.batch_size, True, self.seed, self.epoch,
+                                                               self.rank, self.world_size, self.drop_last))
+        else:  # evaluation: images rank::world_size in order, every image once (no padding)
+            share = list(range(self.rank, self.n, self.world_size))
+            batches = (share[s:s + self.batch_size] for s in range(0, len(share), self.batch_size))
+        for idx in batches:
+            yield [(i, self.size, self.seed, self.epoch) for i in idx]
 
     def __len__(self) -> int:
         share = -(-self.n // self.world_size) if self.shuffle else len(range(self.rank, self.n, self.world_size))
