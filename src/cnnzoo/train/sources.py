@@ -136,8 +136,8 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
     if not shards.val:
         raise ValueError(f"{shards.directory}: the shard index has no val split to test on")
     if len(shards.train) < world_size:
-        raise ValueError(f"{cfg.data}: {len(shards.train)} training shard(s) cannot give each of {world_size} processes "
-                         f"a share; write at least {world_size} (cnnzoo shards --shard-size)")
+        raise ValueError(f"{cfg.data}: {len(shards.train)} training shard(s) cannot give each of {world_size} "
+                         f"processes a share; write at least {world_size} (cnnzoo shards --shard-size)")
     train = LoaderBatches(shard_dataset(shards.train, make_train, shuffle=True, seed=cfg.seed, rank=rank,
                                         world_size=world_size),
                           classes=shards.classes, source=f"shards:{shards.directory}", shuffle=True,
