@@ -24,7 +24,7 @@ from cnnzoo.registry import model_info
 from cnnzoo.train import evaluate
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion
 from cnnzoo.train.sources import data_kind
-from cnnzoo.train.streaming import LoaderBatches, default_workers, folder_dataset, shard_dataset
+from cnnzoo.train.streaming import LoaderBatches, default_workers, folder_dataset, per_channel, shard_dataset
 from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
 
 __all__ = ["add_parser"]
@@ -133,7 +133,8 @@ def _streamed(args: argparse.Namespace, data_arg: str, model: nn.Module, header:
                              channels=header.in_chans)
     size = dc.test_input_size
     workers = args.workers if args.workers is not None else default_workers()
-    common = dict(mean=tuple(header.mean), std=tuple(header.std), batch_size=args.batch_size, img_size=size,
+    mean, std = per_channel(dc.mean, header.in_chans), per_channel(dc.std, header.in_chans)
+    common = dict(mean=mean, std=std, batch_size=args.batch_size, img_size=size,
                   shuffle=False, workers=workers, pin_memory=device.type == "cuda")
     if data_kind(data_arg) == "shards":
         shards = find_shards(data_arg)

@@ -25,7 +25,8 @@ from cnnzoo.data.streams import (
     collate_skipping,
 )
 
-__all__ = ["LoaderBatches", "choose_data_cache", "default_workers", "MEMORY_CACHE_BYTES"]
+__all__ = ["LoaderBatches", "choose_data_cache", "default_workers", "MEMORY_CACHE_BYTES", "folder_dataset",
+           "shard_dataset", "stats_for", "per_channel"]
 
 #: the in-memory path is chosen (``data_cache: auto``) for an image folder whose images, as uint8
 #: squares of the training size, take at most this many bytes
@@ -189,7 +190,7 @@ class LoaderBatches:
         return list(self._skipped)
 
 
-def _channels_stats(values: tuple[float, ...], in_chans: int) -> tuple[float, ...]:
+def per_channel(values: tuple[float, ...], in_chans: int) -> tuple[float, ...]:
     """A data config's per-channel mean/std for ``in_chans`` channels (grayscale: their average)."""
     values = tuple(float(v) for v in values)
     if len(values) == in_chans:
@@ -214,8 +215,8 @@ def stats_for(model: str, in_chans: int, index: dict | None = None) -> tuple[tup
     """Normalisation of streamed data: the shard index's statistics where it records them, else the
     model's data config (ImageNet's for most models), per input channel."""
     if index and index.get("mean") and index.get("std"):
-        return _channels_stats(tuple(index["mean"]), in_chans), _channels_stats(tuple(index["std"]), in_chans)
+        return per_channel(tuple(index["mean"]), in_chans), per_channel(tuple(index["std"]), in_chans)
     from cnnzoo.data.config import resolve_data_config
 
     dc = resolve_data_config(model)
-    return _channels_stats(tuple(dc.mean), in_chans), _channels_stats(tuple(dc.std), in_chans)
+    return per_channel(tuple(dc.mean), in_chans), per_channel(tuple(dc.std), in_chans)
