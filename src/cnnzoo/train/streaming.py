@@ -90,8 +90,9 @@ class LoaderBatches:
             self._steps = len(self._sampler)
             self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=self._sampler, **kw)
         else:
-            sizes = sorted(shard_sizes or [], reverse=True)
-            share = sum(sizes[: -(-len(sizes) // world_size)]) if shuffle else sum(sizes[rank::world_size])
+            sizes = list(shard_sizes or [])  # training: the most a rank can get, whatever the shuffled order
+            share = sum(sorted(sizes, reverse=True)[: -(-len(sizes) // world_size)]) if shuffle \
+                else sum(sizes[rank::world_size])
             self._short = share < batch_size
             self._steps = -(-share // batch_size) if self._short or not shuffle else share // batch_size
             dataset.size.value = img_size
