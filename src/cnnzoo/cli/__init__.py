@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, TypeError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, TypeError, RuntimeError, ImportError) as err:
         print(f"cnnzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
 
