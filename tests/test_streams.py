@@ -16,7 +16,7 @@ from cnnzoo.cli import main
 from cnnzoo.data.shards import find_shards, write_shards
 from cnnzoo.train import TrainConfig, train
 from cnnzoo.train.batches import InMemoryBatches
-from cnnzoo.train.sources import load_run_data, scan_folder_splits
+from cnnzoo.train.sources import data_kind, load_run_data, scan_folder_splits
 from cnnzoo.train.streaming import MEMORY_CACHE_BYTES, LoaderBatches, choose_data_cache
 
 CLASSES = ("ant", "bee", "cat")
@@ -150,7 +150,7 @@ def test_class_sets_are_checked_before_training(tmp_path):
 
 
 def test_data_cache_auto_keeps_small_data_in_memory(tmp_path):
-    assert choose_data_cache("auto", "fashion-mnist") == "memory"
+    assert data_kind(None) == "fashion-mnist" and choose_data_cache("auto", "fashion-mnist") == "memory"  # make demo
     assert choose_data_cache("auto", "folder", 1000, 3, 224) == "memory"
     assert choose_data_cache("auto", "folder", MEMORY_CACHE_BYTES // (3 * 224 * 224) + 1, 3, 224) == "stream"
     assert choose_data_cache("memory", "folder", 10**7) == "memory"
