@@ -23,7 +23,7 @@ from cnnzoo.device import resolve_device
 from cnnzoo.registry import model_info
 from cnnzoo.train import evaluate
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion
-from cnnzoo.train.sources import data_kind
+from cnnzoo.train.sources import data_kind, subset_split
 from cnnzoo.train.streaming import LoaderBatches, default_workers, folder_dataset, per_channel, shard_dataset
 from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
 
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--workers", type=int, help="decoding processes for an image folder or shards (default: the cores)")
     e.add_argument("--batch-size", type=positive_int, default=500)
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
-    e.add_argument("--subset", type=positive_int, help="first N images only")
+    e.add_argument("--subset", type=positive_int, help="first N images only (an image folder: N drawn at random, seed 0)")
     e.add_argument("--out", help="directory for the confusion matrix PNG and the JSON of results (default: the run "
                                  "directory, or ./evals for shipped weights); files are named by time, never replaced")
     e.add_argument("--device", default="cpu")
@@ -145,7 +145,7 @@ def _streamed(args: argparse.Namespace, data_arg: str, model: nn.Module, header:
     split = args.split if args.split != "test" or (root / "test").is_dir() else "val"
     train_classes = scan_image_folder(root, "train").classes if (root / "train").is_dir() else None
     fs = scan_image_folder(root, split, train_classes)
-    files, labels = fs.files[: args.subset], fs.labels[: args.subset]
+    files, labels = subset_split(fs, args.subset)  # drawn at random: the folder lists one class after another
     return LoaderBatches(folder_dataset(files, labels, make), classes=fs.classes, source=f"folder:{fs.root}",
                          num_images=len(files), **common), size
 

@@ -30,7 +30,7 @@ from cnnzoo.train.streaming import (
     stats_for,
 )
 
-__all__ = ["RunData", "load_run_data", "data_kind", "scan_folder_splits"]
+__all__ = ["RunData", "load_run_data", "data_kind", "scan_folder_splits", "subset_split"]
 
 
 @dataclass
@@ -80,7 +80,7 @@ def _transforms(cfg: TrainConfig, in_chans: int) -> tuple[Any, Any]:
     return train, test
 
 
-def _subset(split: FolderSplit, n: int | None) -> tuple[list, list[int]]:
+def subset_split(split: FolderSplit, n: int | None) -> tuple[list, list[int]]:
     """``n`` files of a split drawn at random (seed 0; the folder lists its classes one after the other),
     in folder order; all of them when ``n`` is None."""
     if not n or n >= len(split):
@@ -125,8 +125,8 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                   pin_memory=device is not None and device.type == "cuda")
     if folder:
         train_split, test_split = folder
-        tr_files, tr_labels = _subset(train_split, cfg.train_subset)
-        te_files, te_labels = _subset(test_split, cfg.test_subset)
+        tr_files, tr_labels = subset_split(train_split, cfg.train_subset)
+        te_files, te_labels = subset_split(test_split, cfg.test_subset)
         train = LoaderBatches(folder_dataset(tr_files, tr_labels, make_train), classes=train_split.classes,
                               source=f"folder:{train_split.root}", shuffle=True, num_images=len(tr_files), **common)
         test = LoaderBatches(folder_dataset(te_files, te_labels, make_test), classes=train_split.classes,
