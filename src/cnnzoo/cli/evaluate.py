@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--workers", type=int, help="decoding processes for an image folder or shards (default: the cores)")
     e.add_argument("--batch-size", type=positive_int, default=500)
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
-    e.add_argument("--subset", type=positive_int, help="first N images only (an image folder: N drawn at random, seed 0)")
+    e.add_argument("--subset", type=positive_int,
+                   help="first N images only (an image folder: N drawn at random, seed 0)")
     e.add_argument("--out", help="directory for the confusion matrix PNG and the JSON of results (default: the run "
                                  "directory, or ./evals for shipped weights); files are named by time, never replaced")
     e.add_argument("--device", default="cpu")
