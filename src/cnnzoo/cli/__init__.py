@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "cnnzoo.cli.weights",
     "cnnzoo.cli.train",
     "cnnzoo.cli.evaluate",
+    "cnnzoo.cli.search",
 ]
 
 

@@ -108,7 +108,7 @@ def _parse_row(i: int, row: Any, where: str) -> dict[str, Any]:
         if len(row) > len(Stage._fields):
             raise ValueError(f"{where}: stage row {i}: {len(row)} values, at most {len(Stage._fields)} expected "
                              f"({', '.join(Stage._fields)})")
-        values = dict(zip(Stage._fields, row))
+        values = dict(zip(Stage._fields, row, strict=False))  # a prefix of the fields
     else:
         raise ValueError(f"{where}: stage row {i}: expected a mapping of {', '.join(Stage._fields)} "
                          f"(or a list in that order), got {row!r}")

@@ -17,6 +17,8 @@ time ↓) without pruning (optuna does not prune multi-objective studies).
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from cnnzoo.search.latency import RUNTIMES
 from cnnzoo.search.objectives import mnasnet_reward, pareto_front, training_aware_reward
 from cnnzoo.search.proxy import ProxyData, ProxyTask, load_proxy_data
 from cnnzoo.search.report import plot_points, write_report
-from cnnzoo.search.space import SPACES, sample_arch
+from cnnzoo.search.space import SPACES, SearchSpace, sample_arch
 from cnnzoo.search.study import TrialProgress, open_study, run_study
 
 __all__ = ["ArchSearch", "search_arch", "compare_models", "arch_reward"]
@@ -42,7 +44,7 @@ OBJECTIVES = ("latency", "training")
 class ArchSearch:
     """Settings of an architecture search (``cnnzoo search arch``)."""
 
-    space: str = "mnasnet"
+    space: str | SearchSpace = "mnasnet"  # a name of SPACES, or a SearchSpace
     target_latency_ms: float = 10.0
     objective: str | None = None  # default: "latency" for mnasnet, "training" for efficientnet_v2
     deploy: Deployment = field(default_factory=Deployment)
@@ -57,11 +59,15 @@ class ArchSearch:
     compare: tuple[str, ...] = ()
     progress: bool = True
 
+    @property
+    def space_name(self) -> str:
+        return self.space.name if isinstance(self.space, SearchSpace) else self.space
+
     def __post_init__(self) -> None:
-        if self.space not in SPACES:
+        if not isinstance(self.space, SearchSpace) and self.space not in SPACES:
             raise ValueError(f"space must be one of {', '.join(SPACES)}, got {self.space!r}")
         if self.objective is None:
-            self.objective = "training" if self.space == "efficientnet_v2" else "latency"
+            self.objective = "training" if self.space_name == "efficientnet_v2" else "latency"
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not self.target_latency_ms > 0:
@@ -74,7 +80,7 @@ class ArchSearch:
             raise ValueError("give a number of trials, a timeout, or both")
         if not self.width > 0:
             raise ValueError(f"width must be > 0, got {self.width!r}")
-        self.study_name = self.study_name or f"arch-{self.space}-{self.objective}"
+        self.study_name = self.study_name or f"arch-{self.space_name}-{self.objective}"
         self.storage = self.storage or f"sqlite:///{Path(self.out) / 'study.db'}"
 
 
@@ -103,6 +109,7 @@ def _objective(cfg: ArchSearch, data: ProxyData, task: ProxyTask):  # noqa: ANN2
     def objective(trial: Any) -> Any:
         arch = sample_arch(trial, cfg.space, cfg.width)
         trial.set_user_attr("arch", arch)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         model = create_model("mbconv", arch=arch, num_classes=data.num_classes, in_chans=data.in_chans)
         m = measure_cost(model, cfg.deploy)
         for k, v in m.as_dict().items():
@@ -216,8 +223,8 @@ def _report(cfg: ArchSearch, task: ProxyTask, study: Any, best: Any, compared: l
     plot = plot_points(out / "pareto.png", points, [("latency_ms", f"latency (ms, {cfg.deploy.runtime}, "
                                                      f"{cfg.deploy.img_size}², batch {cfg.deploy.batch})"),
                                                     ("gmacs", "GMACs")],
-                       f"search arch: {cfg.space} space, {cfg.objective} objective")
-    lines = [f"Study `{cfg.study_name}` in `{cfg.storage}`; space `{cfg.space}`, objective `{cfg.objective}`"
+                       f"search arch: {cfg.space_name} space, {cfg.objective} objective")
+    lines = [f"Study `{cfg.study_name}` in `{cfg.storage}`; space `{cfg.space_name}`, objective `{cfg.objective}`"
              f"{' (NSGA-II, multi-objective)' if cfg.multi_objective else ' (TPE, median pruning)'}, target "
              f"latency {cfg.target_latency_ms:g} ms.",
              f"Proxy task: {task.describe()}. Latency: median of {cfg.deploy.repeats} runs on "

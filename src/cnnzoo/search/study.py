@@ -11,7 +11,11 @@ after each trial every trial of the study is written to a CSV, atomically.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import sys
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,25 @@ __all__ = ["open_study", "finished_trials", "run_study", "TrialProgress"]
 HEARTBEAT_S, GRACE_S = 10, 30
 
 
+def _storage(optuna: Any, url: str, attempts: int = 5) -> Any:
+    """The RDB storage; workers that start together on a new database race to create its tables (one
+    wins, the others see an integrity error), so creation is retried."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental"; it fails dead workers' trials
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                                  engine_kwargs={"connect_args": {"timeout": 60}}
+                                                  if url.startswith("sqlite") else None)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
 def open_study(storage: str, study_name: str, directions: Sequence[str], sampler: Any = None,
                pruner: Any = None) -> Any:
     """Create the study in ``storage`` (an RDB URL such as ``sqlite:///study.db``) or load it if it exists."""
@@ -35,9 +58,7 @@ def open_study(storage: str, study_name: str, directions: Sequence[str], sampler
         raise ValueError(f"storage must be a database URL such as sqlite:///study.db, got {storage!r}")
     if storage.startswith("sqlite:///"):
         Path(storage[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                     engine_kwargs={"connect_args": {"timeout": 60}}
-                                     if storage.startswith("sqlite") else None)
+    rdb = _storage(optuna, storage)
     study = optuna.create_study(storage=rdb, study_name=study_name, directions=list(directions), sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
     if [d.name.lower() for d in study.directions] != [f"{d.lower()}" for d in directions]:
@@ -93,10 +114,8 @@ def run_study(study: Any, objective: Callable[[Any], Any], trials: int | None, t
         write_csv(csv_path, trial_rows(study))
         bar.n = finished_trials(study)
         if describe_best is not None:
-            try:
+            with contextlib.suppress(ValueError):  # no completed trial yet
                 bar.set_postfix_str(describe_best(study), refresh=False)
-            except ValueError:  # no completed trial yet
-                pass
         bar.refresh()
 
     callbacks = [after_trial]
