@@ -4,6 +4,7 @@ for the zoo's models they are compared with."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,7 +47,7 @@ def measure_cost(model: nn.Module, deploy: Deployment, img_size: int | None = No
     """Parameters, GMACs and latency of ``model`` at ``img_size`` (default the deployment's) — before training."""
     size = img_size or deploy.img_size
     chans = int(getattr(model, "in_chans", 3))
-    macs = count_macs(model, (chans, size, size))
+    macs = count_macs(copy.deepcopy(model).to("meta"), (chans, size, size))  # shapes only: no compute
     lat = model_latency(model, deploy.runtime, size, deploy.batch, chans, repeats=deploy.repeats)
     return Measured(params=sum(p.numel() for p in model.parameters()), gmacs=macs / 1e9, latency_ms=lat)
 
