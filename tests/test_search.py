@@ -28,6 +28,7 @@ from cnnzoo.search import (
     coefficient_grid,
     flops_ratio,
     mnasnet_reward,
+    model_latency,
     pareto_front,
     search_arch,
     search_scaling,
@@ -86,6 +87,28 @@ def test_coefficient_grid_keeps_the_constraint(tmp_path):
     path.write_text(json.dumps({"alpha": 0.9, "beta": 1.05, "gamma": 1.2}))
     with pytest.raises(ValueError, match="alpha must be a number >= 1"):
         cnnzoo.scale_model("mbconv", phi=1, coefficients=path)
+
+
+def test_missing_optuna_names_the_extra(monkeypatch):
+    from cnnzoo.search._deps import require_optuna
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
+    with pytest.raises(RuntimeError, match=r"pip install 'cnnzoo\[search\]'"):
+        require_optuna()
+
+
+def test_latency_on_torch_and_through_deploy():
+    model = cnnzoo.create_model("mbconv", arch=TINY_ARCH, num_classes=10, in_chans=1)
+    assert model_latency(model, "torch", img_size=32, repeats=2) > 0
+    with pytest.raises(ValueError, match="runtime must be one of torch, onnxruntime, openvino"):
+        model_latency(model, "tflite", img_size=32)
+    try:  # onnxruntime goes through cnnzoo.inference.deploy: timed where it exists, else one clear error
+        from cnnzoo.inference import deploy  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match="runtime 'onnxruntime' needs cnnzoo.inference.deploy"):
+            model_latency(model, "onnxruntime", img_size=32)
+    else:
+        assert model_latency(model, "onnxruntime", img_size=32, repeats=2) > 0
 
 
 # -- the stage-table YAML -----------------------------------------------------------------------------------

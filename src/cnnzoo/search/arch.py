@@ -28,7 +28,7 @@ from cnnzoo.factory import create_model
 from cnnzoo.models.mbconv import dump_arch
 from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, Measured, measure_cost, train_candidate
-from cnnzoo.search.latency import RUNTIMES
+from cnnzoo.search.latency import RUNTIMES, check_runtime
 from cnnzoo.search.objectives import mnasnet_reward, pareto_front, training_aware_reward
 from cnnzoo.search.proxy import ProxyData, ProxyTask, load_proxy_data
 from cnnzoo.search.report import plot_points, write_report
@@ -165,6 +165,7 @@ def search_arch(cfg: ArchSearch, task: ProxyTask) -> dict[str, Any]:
     """Run (or resume, or join) the search; write ``best_arch.yaml``, ``trials.csv``, ``report.md`` and
     ``pareto.png`` under ``cfg.out``; return a summary (best trial, its arch and numbers, the files)."""
     optuna = require_optuna()
+    check_runtime(cfg.deploy.runtime)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_proxy_data(task)

@@ -12,27 +12,39 @@ from torch import nn
 
 from cnnzoo.analysis.latency import measure_latency
 
-__all__ = ["RUNTIMES", "model_latency"]
+__all__ = ["RUNTIMES", "check_runtime", "model_latency"]
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 
 
-def _engine(model: nn.Module, runtime: str, img_size: int, batch: int):  # noqa: ANN202
-    if runtime == "torch":
-        return model.eval()
+def _deploy_fn(runtime: str):  # noqa: ANN202
     try:
         from cnnzoo.inference import deploy
     except ImportError as err:
         raise RuntimeError(f"runtime {runtime!r} needs cnnzoo.inference.deploy ({err}); "
                            f"use --runtime torch, or a cnnzoo with deployment engines") from None
-    return deploy(model.eval(), runtime=runtime, dtype="fp32", batch=batch, img_size=img_size)
+    return deploy
+
+
+def check_runtime(runtime: str) -> None:
+    """A ``ValueError`` for an unknown runtime, a ``RuntimeError`` when it cannot be used here — before a
+    search starts rather than in its first trial."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime != "torch":
+        _deploy_fn(runtime)
+
+
+def _engine(model: nn.Module, runtime: str, img_size: int, batch: int):  # noqa: ANN202
+    if runtime == "torch":
+        return model.eval()
+    return _deploy_fn(runtime)(model.eval(), runtime=runtime, dtype="fp32", batch=batch, img_size=img_size)
 
 
 def model_latency(model: nn.Module, runtime: str = "torch", img_size: int = 224, batch: int = 1,
                   in_chans: int | None = None, warmup: int = 3, repeats: int = 10) -> float:
     """Median latency (ms) of one forward pass of ``batch`` images of ``img_size``² on ``runtime``."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    check_runtime(runtime)
     chans = in_chans or getattr(model, "in_chans", None) or 3
     was_training = model.training
     x = torch.randn(batch, chans, img_size, img_size)

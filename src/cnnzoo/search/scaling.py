@@ -17,6 +17,7 @@ from cnnzoo.factory import scalable_models, scale_model
 from cnnzoo.registry import model_info
 from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, measure_cost, train_candidate
+from cnnzoo.search.latency import check_runtime
 from cnnzoo.search.objectives import coefficient_grid, flops_ratio
 from cnnzoo.search.proxy import ProxyTask, load_proxy_data
 from cnnzoo.search.report import plot_points, write_report
@@ -62,6 +63,7 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask) -> dict[str, Any]:
     """Run (or resume) the grid; write ``coefficients.json``, ``trials.csv``, ``report.md`` and
     ``scaling.png`` under ``cfg.out``; return the chosen (α, β, γ) and the candidates."""
     optuna = require_optuna()
+    check_runtime(cfg.deploy.runtime)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_proxy_data(task)
