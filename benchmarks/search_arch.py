@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"search_arch-{args.space}-seed{args.seed}")
     deploy = Deployment(args.runtime, args.img_size, 1, 10)
     task = ProxyTask(img_size=args.proxy_size, train_images=args.train_images, test_images=args.test_images,
-                     epochs=args.epochs, max_steps=args.budget, seed=args.seed)
+                     epochs=args.epochs, max_steps=args.budget)
     target = args.target_latency
     if target is None:
         zoo = {n: cnnzoo.create_model(n, num_classes=10, in_chans=1) for n in compare}

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"search_scaling-{args.base}")
     deploy = Deployment(args.runtime, args.img_size, 1, 10)
     task = ProxyTask(img_size=args.proxy_size, train_images=args.train_images, test_images=args.test_images,
-                     epochs=args.epochs, max_steps=args.budget, seed=args.seed)
+                     epochs=args.epochs, max_steps=args.budget)
     kwargs = {"arch": args.arch} if args.arch else {}
     t0 = time.time()
     r = search_scaling(ScalingSearch(base=args.base, base_kwargs=kwargs, step=args.step, tolerance=args.tolerance,

@@ -56,7 +56,8 @@ def _common(p: argparse.ArgumentParser, out: str) -> None:
     g.add_argument("--storage", help="optuna database URL (default sqlite:///OUT/study.db); share it to search "
                                      "with several processes or machines")
     g.add_argument("--study-name", help="study name in the storage (default from the settings)")
-    g.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="sampler seed (default 0); the proxy training is seeded alike for every candidate")
     g.add_argument("--out", default=out, help=f"output directory (default {out})")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -81,21 +82,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--compare", type=_names, default=(), metavar="M1,M2",
                    help="zoo models trained with the same proxy budget and measured on the same runtime, "
                         "e.g. mobilenet_v3_large,mnasnet_a1,efficientnet_b0")
-    _common(a, "search/arch")
+    _common(a, "runs/search/arch")
     a.set_defaults(handler=_arch, trials_default=20)
     s = ss.add_parser("scaling", help="EfficientNet's grid search of (alpha, beta, gamma) at phi = 1")
     s.add_argument("--base", required=True, help="a scalable model (cnnzoo.factory.scalable_models())")
     s.add_argument("--arch", help="stage-table YAML when the base is mbconv")
     s.add_argument("--step", type=_positive_float, default=0.05, help="grid step (default 0.05)")
     s.add_argument("--tolerance", type=float, default=0.1, help="|α·β²·γ² − 2| allowed (default 0.1)")
-    _common(s, "search/scaling")
+    _common(s, "runs/search/scaling")
     s.set_defaults(handler=_scaling)
 
 
 def _task(args: argparse.Namespace) -> ProxyTask:
     return ProxyTask(data=args.data, img_size=args.proxy_size, train_images=args.train_images,
                      test_images=args.test_images, epochs=args.epochs, max_steps=args.budget,
-                     batch_size=args.batch_size, lr=args.lr, evals=args.evals, seed=args.seed)
+                     batch_size=args.batch_size, lr=args.lr, evals=args.evals)  # one proxy seed for all
 
 
 def _deploy(args: argparse.Namespace) -> Deployment:

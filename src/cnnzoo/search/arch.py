@@ -55,7 +55,7 @@ class ArchSearch:
     seed: int = 0
     width: float = 1.0
     multi_objective: bool = False
-    out: str = "search/arch"
+    out: str = "runs/search/arch"
     compare: tuple[str, ...] = ()
     progress: bool = True
 

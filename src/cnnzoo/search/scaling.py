@@ -43,7 +43,7 @@ class ScalingSearch:
     storage: str | None = None
     study_name: str | None = None
     seed: int = 0
-    out: str = "search/scaling"
+    out: str = "runs/search/scaling"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -75,7 +75,7 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask) -> dict[str, Any]:
         a, b, g = (float(v) for v in trial.suggest_categorical("coefficients", keys).split(","))
         model = scale_model(cfg.base, 1.0, a, b, g, num_classes=data.num_classes, in_chans=data.in_chans,
                             **cfg.base_kwargs)
-        deploy_size = model.resolution if cfg.deploy.img_size == 0 else round(cfg.deploy.img_size * g)
+        deploy_size = round(cfg.deploy.img_size * g)  # the deployment resolution scales with γ too
         m = measure_cost(model, cfg.deploy, deploy_size)
         proxy_size = max(round(task.img_size * g), int(getattr(model, "min_size", 1)))
         bar = TrialProgress(cfg.progress, f"({a:g}, {b:g}, {g:g})")
