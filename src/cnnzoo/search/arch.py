@@ -26,6 +26,7 @@ from typing import Any
 from cnnzoo.checkpoint import write_text
 from cnnzoo.factory import create_model
 from cnnzoo.models.mbconv import dump_arch
+from cnnzoo.registry import model_info
 from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, Measured, measure_cost, train_candidate
 from cnnzoo.search.latency import RUNTIMES, check_runtime
@@ -80,6 +81,8 @@ class ArchSearch:
             raise ValueError("give a number of trials, a timeout, or both")
         if not self.width > 0:
             raise ValueError(f"width must be > 0, got {self.width!r}")
+        for name in self.compare:  # an unknown name fails now, not after the search
+            model_info(name)
         self.study_name = self.study_name or f"arch-{self.space_name}-{self.objective}"
         self.storage = self.storage or f"sqlite:///{Path(self.out) / 'study.db'}"
 
@@ -166,9 +169,9 @@ def search_arch(cfg: ArchSearch, task: ProxyTask) -> dict[str, Any]:
     ``pareto.png`` under ``cfg.out``; return a summary (best trial, its arch and numbers, the files)."""
     optuna = require_optuna()
     check_runtime(cfg.deploy.runtime)
+    data = load_proxy_data(task)  # bad data fails before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_proxy_data(task)
     sampler = optuna.samplers.NSGAIISampler(seed=cfg.seed) if cfg.multi_objective \
         else optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, n_startup_trials=5)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)

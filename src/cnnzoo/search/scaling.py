@@ -64,9 +64,9 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask) -> dict[str, Any]:
     ``scaling.png`` under ``cfg.out``; return the chosen (α, β, γ) and the candidates."""
     optuna = require_optuna()
     check_runtime(cfg.deploy.runtime)
+    data = load_proxy_data(task)  # bad data fails before anything is written
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_proxy_data(task)
     keys = [_key(c) for c in cfg.grid]
     sampler = optuna.samplers.GridSampler({"coefficients": keys}, seed=cfg.seed)
     study = open_study(cfg.storage, cfg.study_name, ["maximize"], sampler)
