@@ -241,54 +241,70 @@ def _finished(db: Path) -> list[tuple[int, str]]:
 
 
 def _workers(db: Path) -> set[str]:
-    """The processes that completed trials of the study (each trial records its worker)."""
+    """The processes that finished trials of the study (each trial records its worker)."""
     try:
         with sqlite3.connect(db, timeout=30) as con:
             return {v for (v,) in con.execute(
                 "SELECT a.value_json FROM trial_user_attributes a JOIN trials t ON a.trial_id = t.trial_id "
-                "WHERE a.key = 'worker' AND t.state = 'COMPLETE'")}
+                "WHERE a.key = 'worker' AND t.state IN ('COMPLETE', 'PRUNED')")}
     except sqlite3.OperationalError:
         return set()
 
 
+def _running_of(db: Path, worker: str) -> bool:
+    """Whether ``worker`` is in the middle of a trial."""
+    try:
+        with sqlite3.connect(db, timeout=30) as con:
+            return any(v == json.dumps(worker) for (v,) in con.execute(
+                "SELECT a.value_json FROM trial_user_attributes a JOIN trials t ON a.trial_id = t.trial_id "
+                "WHERE a.key = 'worker' AND t.state = 'RUNNING'"))
+    except sqlite3.OperationalError:
+        return False
+
+
 @needs_fmnist
 def test_two_workers_share_a_study_then_sigkill_and_resume(tmp_path):
-    """Two processes search one SQLite study; both are killed with SIGKILL mid-search; the study resumes
-    from the database with every finished trial kept, up to the requested total."""
+    """A worker process and this process search one SQLite study at the same time; the worker is killed
+    with SIGKILL mid-trial; the study resumes from the database with every finished trial kept."""
+    import socket
+
     db = tmp_path / "study.db"
+    storage = f"sqlite:///{db}"
     cmd = [sys.executable, "-m", "cnnzoo", "search", "arch", "--space", "mnasnet", "--target-latency", "1",
            "--width", "0.125", "--img-size", "32", "--repeats", "2", "--train-images", "64", "--test-images", "32",
-           "--budget", "2", "--batch-size", "32", "--evals", "1", "--trials", "40", "--storage", f"sqlite:///{db}",
-           "--study-name", "shared", "--no-progress"]
-    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
-    workers = [subprocess.Popen(cmd + ["--out", str(tmp_path / f"w{i}"), "--seed", str(i)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)]
-    try:
+           "--budget", "2", "--batch-size", "32", "--evals", "1", "--trials", "40", "--storage", storage,
+           "--study-name", "shared", "--no-progress", "--out", str(tmp_path / "w"), "--seed", "1"]
+    worker = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    name = f"{socket.gethostname()}:{worker.pid}"
+
+    def wait_for(condition, what: str) -> None:
         deadline = time.time() + 120
-        while time.time() < deadline:
-            running = [n for n, s in _finished(db) if s == "RUNNING"]
-            if len(_workers(db)) >= 2 and running:  # each process finished a trial, one is mid-trial
-                break
-            dead = [w for w in workers if w.poll() is not None]
-            assert not dead, f"a worker exited ({dead[0].returncode}): {dead[0].stderr.read().decode()[-3000:]}"
-            time.sleep(0.2)
-        else:
-            pytest.fail("the workers finished no trials in 120 s")
+        while not condition():
+            if worker.poll() is not None:
+                pytest.fail(f"the worker exited ({worker.returncode}): {worker.stderr.read().decode()[-3000:]}")
+            if time.time() > deadline:
+                pytest.fail(f"no {what} in 120 s")
+            time.sleep(0.1)
+
+    cfg = dict(space="mnasnet", target_latency_ms=1.0, width=0.125, deploy=TINY_DEPLOY, storage=storage,
+               study_name="shared", progress=False)
+    try:
+        wait_for(lambda: _workers(db), "finished trial of the worker")
+        # this process joins the study while the worker keeps searching
+        first = search_arch(ArchSearch(**cfg, trials=len(_finished(db)) + 1, out=str(tmp_path / "here")), TINY_TASK)
+        assert len(_workers(db)) == 2, "both processes finished trials of the one study"
+        wait_for(lambda: _running_of(db, name), "trial running in the worker")
     finally:
-        for w in workers:
-            w.send_signal(signal.SIGKILL)
-            w.wait()
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
     trials = _finished(db)
-    finished_before = sum(s in ("COMPLETE", "PRUNED") for _, s in trials)
-    assert finished_before >= 2 and any(s == "RUNNING" for _, s in trials)  # killed mid-trial
-    assert len(_workers(db)) == 2, "both processes finished trials of the one study"
+    finished = sum(s in ("COMPLETE", "PRUNED") for _, s in trials)
+    assert finished >= first["finished"] and any(s == "RUNNING" for _, s in trials)  # killed mid-trial
     # resume (same storage and name): the finished trials are kept; one more brings the study to the total
-    total = finished_before + 1
-    cfg = ArchSearch(space="mnasnet", target_latency_ms=1.0, width=0.125, deploy=TINY_DEPLOY, trials=total,
-                     storage=f"sqlite:///{db}", study_name="shared", out=str(tmp_path / "resumed"), progress=False)
-    r = search_arch(cfg, TINY_TASK)
-    assert r["finished"] == total
+    r = search_arch(ArchSearch(**cfg, trials=finished + 1, out=str(tmp_path / "resumed")), TINY_TASK)
+    assert r["finished"] == finished + 1
     states = [s for _, s in _finished(db)]
-    assert sum(s in ("COMPLETE", "PRUNED") for s in states) == total
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states) == finished + 1
     with open(tmp_path / "resumed" / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == len(states)

@@ -101,8 +101,9 @@ def train_proxy(model: nn.Module, data: ProxyData, task: ProxyTask, img_size: in
                 progress: Callable[[int, int], None] | None = None) -> ProxyResult:
     """Train ``model`` on the proxy task (at ``img_size``, default the task's) and return its accuracy.
 
-    ``report(k, accuracy)`` is called at each of the ``task.evals`` evaluation points (``k`` = 0, 1, …;
-    it may raise to stop the run, e.g. ``optuna.TrialPruned``); ``progress(step, total)`` after each step.
+    ``report(k, accuracy)`` is called at each of the ``task.evals`` evaluation points but the last (``k`` =
+    0, 1, …; it may raise to stop the run, e.g. ``optuna.TrialPruned``); ``progress(step, total)`` after
+    each step.
     """
     size = img_size or task.img_size
     torch.manual_seed(task.seed)
@@ -134,7 +135,7 @@ def train_proxy(model: nn.Module, data: ProxyData, task: ProxyTask, img_size: in
             if step in at:
                 acc = evaluate(model, data.test, size, batch_size=250).top1
                 model.train()
-                if report is not None:
+                if report is not None and step != at[-1]:  # after the last one there is nothing to save
                     report(at.index(step), acc)
     warm = times[1:] or times  # the first step pays one-off allocations
     return ProxyResult(acc, 1e3 * sum(warm) / max(1, len(warm)), step, time.perf_counter() - t0)
