@@ -189,7 +189,7 @@ def test_found_arch_builds_trains_saves_and_reloads_without_the_file(tmp_path):
 @needs_fmnist
 def test_tiny_arch_search_latency_objective_with_comparison(tmp_path):
     cfg = ArchSearch(space=TINY_SPACE, target_latency_ms=1.0, deploy=TINY_DEPLOY, trials=2, out=str(tmp_path),
-                     compare=("mnasnet_a1",), progress=False)
+                     compare=("mobilenet_v3_small",), progress=False)
     r = search_arch(cfg, TINY_TASK)
     assert r["finished"] == 2 and cfg.storage == f"sqlite:///{tmp_path / 'study.db'}"
     with open(tmp_path / "trials.csv") as f:
@@ -203,8 +203,8 @@ def test_tiny_arch_search_latency_objective_with_comparison(tmp_path):
     found = cnnzoo.create_model("mbconv", arch=tmp_path / "best_arch.yaml", num_classes=10, in_chans=1)
     assert cnnzoo.count_params(found) == int(best["params"])
     report = (tmp_path / "report.md").read_text()
-    assert "mnasnet_a1" in report and "Pareto" in report and (tmp_path / "pareto.png").stat().st_size > 0
-    assert r["compared"][0]["label"] == "mnasnet_a1" and 0 <= r["compared"][0]["accuracy"] <= 100
+    assert "mobilenet_v3_small" in report and "Pareto" in report and (tmp_path / "pareto.png").stat().st_size > 0
+    assert r["compared"][0]["label"] == "mobilenet_v3_small" and 0 <= r["compared"][0]["accuracy"] <= 100
 
 
 @needs_fmnist
