@@ -114,5 +114,6 @@ def build_model(name: str, num_classes: int | None = None, in_chans: int | None 
         bad = re.findall(r"argument '(\w+)'", str(err))
         raise TypeError(f"{name}() got unknown keyword {', '.join(map(repr, bad)) or str(err)}") from None
     model.model_info = replace(info, num_classes=num_classes, input_size=(in_chans, *info.input_size[1:]))
-    model.model_args = call
+    # a constructor may record its arguments in resolved form (mbconv: the parsed table, not a file path)
+    model.model_args = {**call, **getattr(model, "resolved_args", {})}
     return model

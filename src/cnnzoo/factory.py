@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from cnnzoo.builder import build_model
@@ -32,7 +33,7 @@ from cnnzoo.models._features import FeatureExtractor
 from cnnzoo.registry import list_models, model_info
 from cnnzoo.weights import pretrained_path
 
-__all__ = ["create_model", "compound_coefficients", "scale_model", "scalable_models"]
+__all__ = ["create_model", "compound_coefficients", "load_coefficients", "scale_model", "scalable_models"]
 
 
 def _weights_file(name: str, pretrained: bool | str | os.PathLike) -> Path:
@@ -100,6 +101,30 @@ def compound_coefficients(phi: float, alpha: float = 1.2, beta: float = 1.1, gam
     return alpha ** phi, beta ** phi, gamma ** phi
 
 
+def load_coefficients(source: str | os.PathLike | dict[str, Any]) -> tuple[float, float, float]:
+    """(α, β, γ) from a JSON/YAML file (or mapping) with keys ``alpha``, ``beta``, ``gamma`` — the file
+    ``cnnzoo search scaling`` writes. Each must be a number >= 1."""
+    where = "coefficients"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such coefficients file (JSON or YAML with alpha, beta, gamma)")
+        where = str(path)
+        try:
+            source = yaml.safe_load(path.read_text())  # JSON is YAML
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: invalid JSON/YAML ({err})") from None
+    if not isinstance(source, dict):
+        raise ValueError(f"{where}: expected a mapping with alpha, beta and gamma, got {type(source).__name__}")
+    out = []
+    for key in ("alpha", "beta", "gamma"):
+        value = source.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1.0:
+            raise ValueError(f"{where}: {key} must be a number >= 1 (EfficientNet Eq. 3), got {value!r}")
+        out.append(float(value))
+    return out[0], out[1], out[2]
+
+
 def _is_scalable(name: str) -> bool:
     fn = model_info(name).constructor
     params = inspect.signature(fn).parameters if fn is not None else {}
@@ -125,6 +150,7 @@ def scale_model(
     in_chans: int | None = None,
     device: str | torch.device | None = None,
     depth_rounding: str = "round",
+    coefficients: str | os.PathLike | dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build ``base`` scaled by compound scaling with coefficient ``phi``, or by given coefficients.
@@ -140,7 +166,10 @@ def scale_model(
         depth_rounding: ``"round"`` (default) rounds the scaled repeats of each stage to nearest, which
             keeps FLOPs near ``2^φ``; ``"ceil"`` is the reference code's rule for the released
             variants (it overshoots at small φ: ``ceil(1 × 1.2) = 2``).
-        num_classes, in_chans, device, **kwargs: passed to :func:`cnnzoo.create_model`.
+        coefficients: a file (or mapping) with ``alpha``, ``beta`` and ``gamma``, e.g. the one
+            ``cnnzoo search scaling`` writes; it replaces the three arguments.
+        num_classes, in_chans, device, **kwargs: passed to :func:`cnnzoo.create_model` (``arch=`` for
+            the ``mbconv`` base).
 
     Returns:
         The model. Its ``model_info`` carries the scaled ``input_size`` (the base's resolution times
@@ -150,6 +179,8 @@ def scale_model(
         resolution is also ``model.resolution``.
     """
     info = model_info(base)
+    if coefficients is not None:
+        alpha, beta, gamma = load_coefficients(coefficients)
     if not _is_scalable(base):
         raise ValueError(f"cannot scale {base!r}: it is not built from a stage table (no width_mult/depth_mult); "
                          f"scalable bases: {', '.join(scalable_models())}")

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "cnnzoo.cli.train",
     "cnnzoo.cli.evaluate",
     "cnnzoo.cli.data",
+    "cnnzoo.cli.search",
 ]
 
 

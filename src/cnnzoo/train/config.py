@@ -52,6 +52,7 @@ class TrainConfig:
     model: str = _s("fashion_cnn", "registry name")
     model_kwargs: dict[str, Any] = _s(None, "extra model constructor keywords (YAML mapping)", factory=dict,
                                       flag=False)
+    arch: str | None = _s(None, "stage-table YAML of --model mbconv (e.g. the best_arch.yaml of cnnzoo search arch)")
     data: str | None = _s(None, "Fashion-MNIST IDX directory, image folder with train/ and val/, or WebDataset "
                                 "shards of `cnnzoo shards` (their directory or 'DIR/train-{000000..000099}.tar') "
                                 "(default: Fashion-MNIST from $CNNZOO_DATA or /usr/share/datasets/fashion-mnist)")
@@ -161,6 +162,8 @@ class TrainConfig:
                 raise ValueError(f"device: {err}") from None
         if self.amp == "fp16" and self.device is not None and resolve_device(self.device).type != "cuda":
             raise ValueError("amp: fp16 needs CUDA; on the CPU use bf16 or fp32")
+        if self.arch is not None and self.model != "mbconv":
+            raise ValueError(f"arch: a stage-table YAML is read by --model mbconv only, not by {self.model!r}")
         if self.prog_stages > self.epochs:
             raise ValueError(f"prog_stages: expected at most epochs ({self.epochs}), got {self.prog_stages}")
 

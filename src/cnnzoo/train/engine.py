@@ -76,7 +76,8 @@ def _ranks_identical(model: nn.Module) -> bool:
 def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distributed: bool) -> RunState:
     _seed_all(cfg.seed)
     model = create_model(cfg.model, num_classes=data.train.num_classes, in_chans=data.in_chans,
-                         drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate, **cfg.model_kwargs)
+                         drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate,
+                         **dict(cfg.model_kwargs, **({"arch": cfg.arch} if cfg.arch else {})))
     if distributed and cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)

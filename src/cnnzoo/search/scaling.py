@@ -1,0 +1,125 @@
+"""The compound-scaling grid search (EfficientNet §3.3, step 1): fix φ = 1, try every (α, β, γ) ≥ 1 on a
+grid with α·β²·γ² ≈ 2, train the base scaled by each on the proxy task with the same budget, keep the
+most accurate. The grid runs as an optuna study (``GridSampler``), so it resumes and shares like the
+architecture search. The chosen coefficients are written to a JSON file that
+``cnnzoo.scale_model(base, phi, coefficients=FILE)`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnzoo.checkpoint import write_text
+from cnnzoo.factory import scalable_models, scale_model
+from cnnzoo.registry import model_info
+from cnnzoo.search._deps import require_optuna
+from cnnzoo.search.candidate import Deployment, measure_cost, train_candidate
+from cnnzoo.search.latency import check_runtime
+from cnnzoo.search.objectives import coefficient_grid, flops_ratio
+from cnnzoo.search.proxy import ProxyTask, load_proxy_data
+from cnnzoo.search.report import plot_points, write_report
+from cnnzoo.search.study import TrialProgress, open_study, run_study
+
+__all__ = ["ScalingSearch", "search_scaling", "PAPER_COEFFICIENTS"]
+
+#: EfficientNet's grid-search result for B0 (§3.3)
+PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
+
+
+@dataclass
+class ScalingSearch:
+    """Settings of ``cnnzoo search scaling``; ``base_kwargs`` go to the base's constructor (``arch`` for mbconv)."""
+
+    base: str = "efficientnet_b0"
+    base_kwargs: dict[str, Any] = field(default_factory=dict)
+    step: float = 0.05
+    tolerance: float = 0.1
+    trials: int | None = None  # default: the whole grid
+    timeout_min: float | None = None
+    deploy: Deployment = field(default_factory=Deployment)
+    storage: str | None = None
+    study_name: str | None = None
+    seed: int = 0
+    out: str = "runs/search/scaling"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        model_info(self.base)
+        if self.base not in scalable_models():
+            raise ValueError(f"cannot scale {self.base!r}; scalable bases: {', '.join(scalable_models())}")
+        self.grid = coefficient_grid(self.step, self.tolerance)
+        self.study_name = self.study_name or f"scaling-{self.base}-step{self.step:g}-tol{self.tolerance:g}"
+        self.storage = self.storage or f"sqlite:///{Path(self.out) / 'study.db'}"
+
+
+def _key(c: tuple[float, float, float]) -> str:
+    return f"{c[0]:g},{c[1]:g},{c[2]:g}"
+
+
+def search_scaling(cfg: ScalingSearch, task: ProxyTask) -> dict[str, Any]:
+    """Run (or resume) the grid; write ``coefficients.json``, ``trials.csv``, ``report.md`` and
+    ``scaling.png`` under ``cfg.out``; return the chosen (α, β, γ) and the candidates."""
+    optuna = require_optuna()
+    check_runtime(cfg.deploy.runtime)
+    data = load_proxy_data(task)  # bad data fails before anything is written
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = [_key(c) for c in cfg.grid]
+    sampler = optuna.samplers.GridSampler({"coefficients": keys}, seed=cfg.seed)
+    study = open_study(cfg.storage, cfg.study_name, ["maximize"], sampler)
+
+    def objective(trial: Any) -> float:
+        a, b, g = (float(v) for v in trial.suggest_categorical("coefficients", keys).split(","))
+        model = scale_model(cfg.base, 1.0, a, b, g, num_classes=data.num_classes, in_chans=data.in_chans,
+                            **cfg.base_kwargs)
+        deploy_size = round(cfg.deploy.img_size * g)  # the deployment resolution scales with γ too
+        m = measure_cost(model, cfg.deploy, deploy_size)
+        proxy_size = max(round(task.img_size * g), int(getattr(model, "min_size", 1)))
+        bar = TrialProgress(cfg.progress, f"({a:g}, {b:g}, {g:g})")
+        try:
+            train_candidate(model, m, data, task, img_size=proxy_size, progress=bar)
+        finally:
+            bar.close()
+        for k, v in dict(m.as_dict(), alpha=a, beta=b, gamma=g, flops_ratio=flops_ratio(a, b, g),
+                         proxy_size=proxy_size, deploy_size=deploy_size).items():
+            trial.set_user_attr(k, v)
+        return m.accuracy
+
+    def best(study: Any) -> str:
+        t = study.best_trial
+        return f"best ({t.params['coefficients']}): {t.value:.2f}%"
+
+    timeout = cfg.timeout_min * 60 if cfg.timeout_min else None
+    trials = min(cfg.trials, len(keys)) if cfg.trials else len(keys)
+    run_study(study, objective, trials, timeout, out / "trials.csv", cfg.progress, describe_best=best)
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not done:
+        raise RuntimeError(f"study {cfg.study_name}: no candidate completed yet")
+    # the most accurate; among equals, the cheaper
+    t = max(done, key=lambda t: (t.value, -t.user_attrs["gmacs"]))
+    chosen = {k: t.user_attrs[k] for k in ("alpha", "beta", "gamma")}
+    result = dict(base=cfg.base, **chosen, flops_ratio=flops_ratio(*chosen.values()),
+                  proxy_accuracy=t.value, gmacs=t.user_attrs["gmacs"], latency_ms=t.user_attrs["latency_ms"],
+                  proxy=task.describe(), candidates=len(done), grid=len(keys), step=cfg.step,
+                  tolerance=cfg.tolerance, study=cfg.study_name)
+    path = write_text(out / "coefficients.json", json.dumps(result, indent=1) + "\n")
+    points = [dict(label=None, accuracy=x.value, **{k: x.user_attrs[k] for k in ("gmacs", "latency_ms")})
+              for x in done]
+    plot = plot_points(out / "scaling.png", points, [("gmacs", "GMACs"), ("latency_ms", f"latency (ms, "
+                                                                                      f"{cfg.deploy.runtime})")],
+                       f"search scaling: {cfg.base} at φ = 1")
+    rows = sorted(([f"{x.user_attrs['alpha']:g}", f"{x.user_attrs['beta']:g}", f"{x.user_attrs['gamma']:g}",
+                    f"{x.user_attrs['flops_ratio']:.3f}", f"{x.value:.2f}", f"{x.user_attrs['gmacs']:.3f}",
+                    f"{x.user_attrs['latency_ms']:.3f}", "yes" if x.number == t.number else ""] for x in done),
+                  key=lambda r: -float(r[4]))
+    write_report(out / "report.md", f"Scaling-coefficient search: {cfg.base}",
+                 [f"Grid step {cfg.step:g}, |α·β²·γ² − 2| ≤ {cfg.tolerance:g}: {len(keys)} candidates, "
+                  f"{len(done)} trained. Proxy task: {task.describe()} (resolution × γ).",
+                  f"Chosen: α = {chosen['alpha']:g}, β = {chosen['beta']:g}, γ = {chosen['gamma']:g} "
+                  f"(written to `coefficients.json`; the paper's: 1.2, 1.1, 1.15)."],
+                 ["α", "β", "γ", "α·β²·γ²", "proxy acc %", "GMACs", "latency ms", "chosen"], rows, plot=plot.name)
+    result.update(path=str(path), report=str(out / "report.md"), plot=str(plot), csv=str(out / "trials.csv"))
+    return result
