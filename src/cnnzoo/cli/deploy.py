@@ -62,6 +62,6 @@ def _deploy(args: argparse.Namespace) -> int:
                     data=args.data, max_drop=args.max_drop, calib_images=args.calib_images,
                     val_images=args.val_images, rounds=args.rounds)
     print(engine.report)
-    paths = engine.save(out)
+    paths = engine.save(out, stem=Path(args.target).stem if is_file else None)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -20,6 +20,8 @@ clear error names it (:func:`cnnzoo.export.require_module`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.export import _quiet, onnx_to_openvino, require_module
+from cnnzoo.export import _quiet, require_module
 from cnnzoo.inference.optimize import optimize_for_inference
 
 __all__ = ["RUNTIMES", "DEPLOY_DTYPES", "TorchBackend", "OnnxRuntimeBackend", "OpenVinoBackend", "write_onnx",
@@ -55,11 +57,20 @@ def runtime_available(runtime: str) -> bool:
     return True
 
 
+_CORE: Any = None
+
+
+def _ov_core() -> Any:
+    """One ``openvino.Core`` per process (it loads the CPU plugin once)."""
+    global _CORE
+    if _CORE is None:
+        _CORE = require_module("openvino", "the openvino runtime").Core()
+    return _CORE
+
+
 def openvino_native_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes in bf16 natively here (AVX512-BF16 or AMX)."""
-    ov = require_module("openvino", "OpenVINO inference")
-    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return "BF16" in caps
+    return "BF16" in _ov_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def write_onnx(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int, ...]) -> Path:
@@ -74,7 +85,9 @@ def write_onnx(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int
     model = model.eval()
     with _quiet():
         try:
-            _export_onnx(model, x, path, True, "legacy", None)
+            # the legacy exporter prints the whole graph to stderr when an operator is unsupported
+            with contextlib.redirect_stderr(io.StringIO()):
+                _export_onnx(model, x, path, True, "legacy", None)
         except Exception:  # noqa: BLE001 - the other exporter is the fallback, its error is the one to show
             _export_onnx(model, x, path, True, "dynamo", None)
     return path
@@ -114,7 +127,7 @@ class TorchBackend:
         compiled = self.module._compiled
         if compiled is None:
             raise ValueError("this model did not trace, so it has no TorchScript file to write")
-        path = path.with_suffix(".pt")
+        path = path.with_name(path.name + ".pt")
         torch.jit.save(compiled, str(path))
         return [path]
 
@@ -146,7 +159,7 @@ class OnnxRuntimeBackend:
         """The ONNX file."""
         import shutil
 
-        path = path.with_suffix(".onnx")
+        path = path.with_name(path.name + ".onnx")
         shutil.copyfile(self.onnx_path, path)
         return [path]
 
@@ -166,8 +179,9 @@ class OpenVinoBackend:
             warnings.warn("OpenVINO in bf16: this CPU has no native bf16 arithmetic (no AVX512-BF16/AMX); "
                           "the CPU plugin computes in fp32 instead", RuntimeWarning, stacklevel=3)
         self.dtype = dtype
-        self.model = onnx_to_openvino(onnx_path)
-        self.core = self.ov.Core()
+        self.core = _ov_core()
+        # OpenVINO's ONNX front end (what openvino.convert_model runs for a file, with less around it)
+        self.model = self.core.read_model(str(onnx_path))
         # int8 keeps f32 as the precision of the layers left unquantised
         self.config = {"INFERENCE_PRECISION_HINT": "bf16" if dtype == "bf16" else "f32",
                        "PERFORMANCE_HINT": "LATENCY"}
@@ -191,6 +205,6 @@ class OpenVinoBackend:
 
     def save(self, path: Path) -> list[Path]:
         """The OpenVINO IR (``.xml`` + ``.bin``, fp32 weights; the precision is a run-time setting)."""
-        path = path.with_suffix(".xml")
+        path = path.with_name(path.name + ".xml")
         self.ov.save_model(self.model, str(path), compress_to_fp16=False)
         return [path, path.with_suffix(".bin")]

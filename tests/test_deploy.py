@@ -1,0 +1,171 @@
+"""cnnzoo.deploy: every runtime agrees with eager PyTorch on every family, the automatic choice (timing
+replaced), the int8 accuracy guard, the message without the deploy extra, and a trained run exported to
+every format."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cnnzoo
+from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.checkpoint import save_checkpoint
+from cnnzoo.cli import main
+from cnnzoo.inference import engine as engine_mod
+from cnnzoo.inference import runtimes
+from tests._util import needs_fmnist, one_model_per_family, small_size
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("openvino")
+
+ALL = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")]
+
+
+def _small(name: str) -> torch.nn.Module:
+    """The family's smallest model, narrower and shallower where the family scales (only agreement matters)."""
+    info = cnnzoo.model_info(name)
+    import inspect
+
+    params = inspect.signature(info.constructor).parameters
+    kwargs = {k: v for k, v in (("width_mult", 0.25), ("depth_mult", 0.34)) if k in params}
+    return cnnzoo.create_model(name, num_classes=10, **kwargs)
+
+
+def _fixed(times: dict[str, float]):
+    """A stand-in for timing: each runtime's latency in ms, as given."""
+    return lambda engine, x: times[engine.runtime]
+
+
+@pytest.mark.parametrize("name", one_model_per_family())
+def test_every_runtime_agrees_with_eager_fp32(name):
+    model = _small(name)
+    engine = cnnzoo.deploy(model, "auto", img_size=small_size(name), batch=2, candidates=ALL,
+                           measure=_fixed({"torch": 3.0, "onnxruntime": 2.0, "openvino": 1.0}), rounds=1)
+    report = engine.report
+    assert [(c.runtime, c.agrees) for c in report.candidates] == [(r, True) for r, _ in ALL], report.table()
+    assert all(c.max_abs_diff <= c.tolerance for c in report.candidates)
+    assert engine.runtime == "openvino"
+
+
+def test_auto_chooses_the_fastest_and_engines_keep_the_kind_given():
+    model = cnnzoo.create_model("lenet5")
+    pairs = [("onnxruntime", "fp32"), ("openvino", "fp32")]
+    fast_ort = cnnzoo.deploy(model, candidates=pairs, measure=_fixed({"onnxruntime": 1.0, "openvino": 2.0}))
+    fast_ov = cnnzoo.deploy(model, candidates=pairs, measure=_fixed({"onnxruntime": 2.0, "openvino": 1.0}))
+    assert (fast_ort.runtime, fast_ov.runtime) == ("onnxruntime", "openvino")
+    assert fast_ov.dtype == "fp32" and "fastest of 2" in fast_ov.report.reason
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        ref = model.eval()(x)
+    out_t, out_n = fast_ov(x), fast_ov(x.numpy())
+    assert isinstance(out_t, torch.Tensor) and isinstance(out_n, np.ndarray)
+    assert torch.allclose(out_t, ref, atol=1e-4) and np.allclose(out_n, ref.numpy(), atol=1e-4)
+    assert measure_latency(fast_ort, x, warmup=1, repeats=2)["batch"] == 1
+    assert measure_latency(fast_ort, x.numpy(), warmup=1, repeats=2)["batch"] == 1
+    with pytest.raises(ValueError, match=r"takes \(N, 1, 32, 32\)"):
+        fast_ort(torch.randn(1, 1, 28, 28))
+    with pytest.raises(ValueError, match="unknown runtime 'tensorrt'"):
+        cnnzoo.deploy(model, "tensorrt")
+    with pytest.raises(ValueError, match="runs fp32, int8, not bf16"):
+        cnnzoo.deploy(model, "onnxruntime", dtype="bf16")
+
+
+def test_a_faster_runtime_that_disagrees_is_rejected(monkeypatch):
+    build = engine_mod._build_backend
+
+    class Off:  # OpenVINO's answers, shifted: as if a runtime miscomputed
+        def __init__(self, inner):
+            self.inner, self.runtime, self.dtype, self.takes = inner, inner.runtime, inner.dtype, inner.takes
+
+        def __call__(self, x):
+            return self.inner(x) + 0.5
+
+    monkeypatch.setattr(engine_mod, "_build_backend",
+                        lambda b, rt, dt: Off(build(b, rt, dt)) if rt == "openvino" else build(b, rt, dt))
+    engine = cnnzoo.deploy(cnnzoo.create_model("lenet5"), candidates=[("openvino", "fp32"), ("onnxruntime", "fp32")],
+                           measure=_fixed({"onnxruntime": 5.0, "openvino": 1.0}))
+    assert engine.runtime == "onnxruntime"
+    ov = engine.report.candidates[0]
+    assert ov.runtime == "openvino" and not ov.agrees and ov.max_abs_diff > ov.tolerance
+    assert "the only candidate" in engine.report.reason and "DISAGREES" in engine.report.table()
+
+
+@needs_fmnist
+def test_int8_kept_within_the_limit_and_float_kept_beyond_it(monkeypatch, tmp_path, capsys):
+    kw = dict(dtype="int8", batch=50, calib_images=64, val_images=200, candidates=[("onnxruntime", "int8")],
+              measure=_fixed({"onnxruntime": 1.0}))
+    engine = cnnzoo.deploy("fashion_cnn", max_drop=3.0, **kw)
+    check = engine.report.int8
+    assert engine.dtype == "int8" and check.kept_int8 and check.count == 200 and check.fp32_top1 > 80
+    assert abs(check.drop) <= 3.0
+
+    # an int8 model that answers the same class for everything: the guard keeps the float model
+    build = engine_mod._build_backend
+
+    class Broken:
+        def __init__(self, inner):
+            self.inner, self.runtime, self.dtype, self.takes = inner, inner.runtime, inner.dtype, inner.takes
+
+        def __call__(self, x):
+            out = np.zeros_like(self.inner(x))
+            out[:, 0] = 1.0
+            return out
+
+    monkeypatch.setattr(engine_mod, "_build_backend",
+                        lambda b, rt, dt: Broken(build(b, rt, dt)) if dt == "int8" else build(b, rt, dt))
+    monkeypatch.setattr(engine_mod, "auto_candidates",
+                        lambda dtype: [("onnxruntime", "int8")] if dtype == "int8" else [("onnxruntime", "fp32")])
+    out = tmp_path / "dep"
+    assert main(["deploy", "fashion_cnn", "--int8", "--batch", "50", "--calib-images", "64", "--val-images", "200",
+                 "--rounds", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "int8 REJECTED" in text and "float model kept" in text
+    report = json.loads((out / "fashion_cnn.deploy.json").read_text())
+    assert report["dtype"] == "fp32" and report["int8"]["kept_int8"] is False and report["int8"]["drop"] > 50
+    assert (out / "fashion_cnn.onnxruntime.fp32.onnx").is_file()
+
+
+def test_without_the_deploy_extra_the_message_names_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # makes `import openvino` fail
+    model = cnnzoo.create_model("lenet5")
+    with pytest.raises(RuntimeError, match=r"pip install 'cnnzoo\[deploy\]'"):
+        cnnzoo.deploy(model, "openvino")
+    assert ("openvino", "fp32") not in cnnzoo.inference.auto_candidates("fp32")
+    assert not runtimes.runtime_available("openvino")
+    assert main(["export", "lenet5", "--format", "openvino", "-o", str(tmp_path / "m.xml")]) == 2
+    assert "cnnzoo[deploy]" in capsys.readouterr().err and not (tmp_path / "m.xml").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A run directory as training leaves it: ResNet-8, 10 classes, 1 channel, 28 px, with its header."""
+    run = tmp_path_factory.mktemp("runs") / "demo"
+    model = cnnzoo.create_model("resnet8", num_classes=10, in_chans=1, width=16)
+    save_checkpoint(model, run / "best.safetensors", classes=[f"c{i}" for i in range(10)], img_size=28,
+                    mean=(0.286,), std=(0.353,), epoch=1, accuracy=90.0)
+    return run
+
+
+def test_a_trained_run_exports_to_every_format_and_deploys(trained_run, capsys):
+    ckpt = trained_run / "best.safetensors"
+    for fmt in ("onnx", "torchscript", "openvino"):
+        extra = ["--exporter", "legacy"] if fmt != "torchscript" else []
+        assert main(["export", str(ckpt), "--format", fmt, *extra]) == 0, capsys.readouterr().err
+        assert "top-1 agrees" in capsys.readouterr().out
+    assert {p.name for p in trained_run.iterdir()} >= {"best.onnx", "best.torchscript.pt", "best.xml", "best.bin"}
+    import openvino as ov
+
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        ref = cnnzoo.load_checkpoint(ckpt)(x)
+    compiled = ov.Core().compile_model(str(trained_run / "best.xml"), "CPU")
+    assert np.abs(compiled(x[:1].numpy())[0] - ref[:1].numpy()).max() <= 1e-4
+
+    assert main(["deploy", str(ckpt), "--runtime", "openvino", "--batch", "2"]) == 0
+    assert "chosen: openvino fp32 (as asked)" in capsys.readouterr().out
+    written = json.loads((trained_run / "deploy" / "best.deploy.json").read_text())
+    assert written["model"] == "resnet8" and written["img_size"] == 28 and written["candidates"][0]["agrees"]
+    assert (trained_run / "deploy" / "best.openvino.fp32.xml").is_file()
