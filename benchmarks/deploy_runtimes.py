@@ -105,7 +105,8 @@ def runtimes_table(args: argparse.Namespace) -> list[dict]:
         for batch in args.batch:
             t0 = time.perf_counter()
             variants, choice = _variants(name, batch, args.img_size, bf16_torch, bf16_ov)
-            ms = _race(variants, (batch, 3, args.img_size, args.img_size), args.rounds, args.warmup, args.repeats)
+            chans = cnnzoo.model_info(name).input_size[0]
+            ms = _race(variants, (batch, chans, args.img_size, args.img_size), args.rounds, args.warmup, args.repeats)
             base = "timm" if "timm" in ms else "eager"
             fps = {k: batch / (v / 1e3) for k, v in ms.items()}
             best = max(fps[k] for k in ("ov", "ov-bf16", "ort") if k in fps)

@@ -21,8 +21,8 @@ clear error names it (:func:`cnnzoo.export.require_module`).
 from __future__ import annotations
 
 import contextlib
-import io
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -85,12 +85,29 @@ def write_onnx(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int
     model = model.eval()
     with _quiet():
         try:
-            # the legacy exporter prints the whole graph to stderr when an operator is unsupported
-            with contextlib.redirect_stderr(io.StringIO()):
+            # the legacy exporter prints the whole graph (C++, to stdout) when an operator is unsupported
+            with _native_output_silenced():
                 _export_onnx(model, x, path, True, "legacy", None)
         except Exception:  # noqa: BLE001 - the other exporter is the fallback, its error is the one to show
             _export_onnx(model, x, path, True, "dynamo", None)
     return path
+
+
+@contextlib.contextmanager
+def _native_output_silenced():
+    """Silence file descriptors 1 and 2 themselves (native code writes there, past ``sys.stdout``)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
