@@ -151,3 +151,27 @@ def test_a_trained_run_exports_to_every_format_and_deploys(trained_run, capsys):
     written = json.loads((trained_run / "deploy" / "best.deploy.json").read_text())
     assert written["model"] == "resnet8" and written["img_size"] == 28 and written["candidates"][0]["agrees"]
     assert (trained_run / "deploy" / "best.openvino.fp32.xml").is_file()
+    assert written["candidates"][0]["latency_ms"] > 0  # the CLI times even the runtime it was told
+
+    # preprocess=True: uint8 images in, the header's normalisation (mean 0.286, std 0.353) applied inside
+    engine = cnnzoo.deploy(ckpt, "onnxruntime", batch=2, preprocess=True)
+    images = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    with torch.no_grad():
+        ref = cnnzoo.load_checkpoint(ckpt)((images.float() / 255 - 0.286) / 0.353)
+    assert (engine(images) - ref).abs().max() <= 1e-4
+
+
+def test_bench_and_profile_measure_each_runtime(tmp_path, capsys):
+    from cnnzoo.analysis.bench import bench_models, plot_macs_vs_latency, rows_to_table
+
+    rows = bench_models(["lenet5"], batches=[2], runtimes="onnxruntime,openvino", warmup=0, repeats=1)
+    assert [(r["runtime"], r["batch"]) for r in rows] == [("onnxruntime", 2), ("openvino", 2)]
+    assert all(r["latency_ms"] > 0 for r in rows) and "openvino" in rows_to_table(rows)
+    plot_macs_vs_latency(rows, str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="runtimes must be some of"):
+        bench_models(["lenet5"], runtimes="tensorrt")
+    with pytest.raises(ValueError, match="int8 needs calibration"):
+        bench_models(["lenet5"], runtimes="openvino", dtype="int8")
+    assert main(["profile", "lenet5", "--runtime", "onnxruntime", "--repeats", "1", "--warmup", "0"]) == 0
+    assert "latency deployed on onnxruntime (fp32)" in capsys.readouterr().out

@@ -8,6 +8,7 @@ from pathlib import Path
 from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.cli._types import positive_int
 from cnnzoo.inference import DEPLOY_DTYPES, RUNTIMES, deploy
+from cnnzoo.inference.engine import default_measure
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +61,7 @@ def _deploy(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} is a file; give a directory")
     engine = deploy(target, runtime=args.runtime, dtype=dtype, batch=args.batch, img_size=args.img_size,
                     data=args.data, max_drop=args.max_drop, calib_images=args.calib_images,
-                    val_images=args.val_images, rounds=args.rounds)
+                    val_images=args.val_images, rounds=args.rounds, measure=default_measure)  # timed even when asked
     print(engine.report)
     paths = engine.save(out, stem=Path(args.target).stem if is_file else None)
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -56,7 +56,7 @@ from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table
 from cnnzoo.weights import shipped_models
 
-__all__ = ["TOLERANCES", "Candidate", "DeployReport", "Engine", "deploy", "auto_candidates"]
+__all__ = ["TOLERANCES", "Candidate", "DeployReport", "Engine", "deploy", "auto_candidates", "default_measure"]
 
 #: relative tolerance of each dtype: max |engine − eager fp32| ≤ tol · max(1, max |eager fp32|)
 TOLERANCES = {"fp32": 1e-3, "bf16": 5e-2, "int8": 0.25}
@@ -322,7 +322,8 @@ def _agreement(engine: Engine, inputs: list[torch.Tensor], refs: list[torch.Tens
     cand.top1_agree = bool(torch.equal(got.argmax(1)[decided], ref.argmax(1)[decided]))
 
 
-def _default_measure(engine: Engine, x: torch.Tensor) -> float:
+def default_measure(engine: Engine, x: torch.Tensor) -> float:
+    """The median latency (ms) of ``engine(x)``: 3 warm-up calls, 10 timed (``measure_latency``)."""
     return measure_latency(engine, x, warmup=3, repeats=10)["median_ms"]
 
 
@@ -339,7 +340,7 @@ def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, 
 
 
 def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, header: CheckpointHeader,
-          preprocess: bool, measure: Measure | None, rounds: int, strict: bool
+          measure: Measure | None, rounds: int, strict: bool
           ) -> tuple[Engine | None, list[Candidate], str]:
     """Build, check and (with more than one in the race, or ``measure`` given) time each pair; the fastest
     that agrees wins. ``strict``: a build error is raised rather than recorded."""
@@ -353,7 +354,8 @@ def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, hea
     for runtime, dtype in pairs:
         cand = cands[(runtime, dtype)] = Candidate(runtime, dtype)
         try:
-            engine = Engine(builder.build(runtime, dtype), shape, header.mean, header.std, preprocess)
+            # checked and timed on model inputs; the preprocessing is switched on once chosen
+            engine = Engine(builder.build(runtime, dtype), shape, header.mean, header.std)
             _agreement(engine, inputs, refs, dtype, cand)
         except Exception as err:  # noqa: BLE001 - a runtime that cannot run this model loses the race, saying why
             if strict:
@@ -365,7 +367,7 @@ def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, hea
     if not engines:
         return None, list(cands.values()), "no candidate agreed with eager fp32"
     if len(engines) > 1 or measure is not None:
-        _measure_all(engines, cands, shape, measure or _default_measure, rounds)
+        _measure_all(engines, cands, shape, measure or default_measure, rounds)
     timed = [k for k in engines if cands[k].latency_ms is not None]
     best = min(timed, key=lambda k: cands[k].latency_ms) if timed else next(iter(engines))
     if len(engines) == 1:
@@ -462,12 +464,12 @@ def deploy(
         calib = load_split(data, "train", header.in_chans, size, limit=calib_images)
         val = load_split(data, "test", header.in_chans, size, limit=val_images)
         builder.quantize(normalized(calib.images, header.mean, header.std, size))
-        engine, cands, reason = _race(builder, pairs, model, header, preprocess, measure, rounds, strict)
+        engine, cands, reason = _race(builder, pairs, model, header, measure, rounds, strict)
         if engine is not None:
             int8_check = _int8_guard(engine, model, header, val, max_drop, len(calib), val.source)
         if engine is None or not int8_check.kept_int8:
             float_pairs = ([(runtime, "fp32")] if runtime != "auto" else auto_candidates("fp32"))
-            engine, float_cands, float_reason = _race(builder, float_pairs, model, header, preprocess, measure,
+            engine, float_cands, float_reason = _race(builder, float_pairs, model, header, measure,
                                                       rounds, strict)
             cands += float_cands
             why = int8_check.summary() if int8_check is not None else "no int8 candidate ran"
@@ -475,12 +477,13 @@ def deploy(
         else:
             reason = f"{reason}; {int8_check.summary()}"
     else:
-        engine, cands, reason = _race(builder, pairs, model, header, preprocess, measure, rounds, strict)
+        engine, cands, reason = _race(builder, pairs, model, header, measure, rounds, strict)
     if engine is None:
         raise RuntimeError(f"deploy {name}: no runtime agreed with eager fp32:\n" +
                            "\n".join(f"  {c.runtime} {c.dtype}: {c.error or f'max |diff| {c.max_abs_diff:.3g}'}"
                                      for c in cands))
     engine._workdir = workdir
+    engine.preprocess = preprocess
     engine.report = DeployReport(model=name, runtime=engine.runtime, dtype=engine.dtype, batch=batch, img_size=size,
                                  requested_runtime=runtime, requested_dtype=dtype, reason=reason, candidates=cands,
                                  int8=int8_check, device_name=device_name(torch.device("cpu")),
