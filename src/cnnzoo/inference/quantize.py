@@ -14,6 +14,7 @@ kept only when it loses at most ``max_drop`` percentage points.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +111,11 @@ def quantize_onnx(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
     import onnx
 
     name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    root = logging.getLogger()
+    level = root.level
+    # the quantiser logs a warning for every per-channel tensor it quantises per tensor instead (a standalone
+    # batch norm's scale, as in pre-activation ResNets): expected, and not the user's to act on
+    root.setLevel(logging.ERROR)
     try:
         with _quiet():
             # shape inference and graph fusions (batch norm into conv, …) before choosing where to quantise
@@ -118,5 +124,6 @@ def quantize_onnx(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                             calibrate_method=CalibrationMethod.MinMax)
     finally:
+        root.setLevel(level)
         pre.unlink(missing_ok=True)
     return out
