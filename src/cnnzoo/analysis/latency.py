@@ -42,7 +42,8 @@ def measure_latency(
     min_time_s: float = 0.0,
     clock: str = "wall",
 ) -> dict[str, Any]:
-    """Time ``fn(inputs)`` (a model or any callable): ``warmup`` untimed calls, then at least
+    """Time ``fn(inputs)`` (a model, a ``cnnzoo.deploy`` engine or any callable; ``inputs`` a tensor, a numpy
+    array or a tuple of them): ``warmup`` untimed calls, then at least
     ``repeats`` timed ones (and more until ``min_time_s`` has passed).
 
     Returns the median, mean, standard deviation, interquartile range, min and max in

@@ -9,6 +9,7 @@ from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.cli._types import positive_int
 from cnnzoo.inference import DEPLOY_DTYPES, RUNTIMES, deploy
 from cnnzoo.inference.engine import default_measure
+from cnnzoo.weights import shipped_models
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +54,9 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.model and not is_file:
         raise ValueError(f"--model names the model of a checkpoint file; {args.target} is not a file")
     target = load_checkpoint(args.target, args.model) if args.model else args.target
+    if not is_file and args.target not in shipped_models():
+        print(f"{args.target}: RANDOM weights (no checkpoint given and none ship with cnnzoo): timings hold, "
+              f"top-1 does not")
     if args.out:
         out = Path(args.out)
     else:

@@ -1,8 +1,8 @@
 """The back ends a deployed model runs on: PyTorch, ONNX Runtime and OpenVINO, behind one small interface.
 
 Each back end is built from the model (PyTorch) or from cnnzoo's ONNX file of it (ONNX Runtime reads the
-file; OpenVINO converts it with its own converter, ``openvino.convert_model``), and is called with one
-float32 NCHW batch, returning the logits:
+file; OpenVINO reads it with its ONNX front end, the one ``openvino.convert_model`` runs), and is called
+with one float32 NCHW batch, returning the logits:
 
 * ``torch``: :func:`cnnzoo.optimize_for_inference` (batch norms folded, channels-last, the dtype,
   TorchScript-frozen with ``torch.jit.optimize_for_inference`` — oneDNN convolutions with packed weights);
