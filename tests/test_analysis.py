@@ -291,7 +291,7 @@ def test_bench_rows_table_csv_and_plot(tmp_path):
         assert r["latency_ms"] > 0 and r["throughput"] > 0 and r["gmacs"] == pytest.approx(0.089466496)
         assert r["optimize"] and r["channels_last"]
     assert "fashion_cnn" in rows_to_table(rows)
-    assert rows_to_csv(rows).splitlines()[0].startswith("model,batch")
+    assert rows_to_csv(rows).splitlines()[0].startswith("model,runtime,batch")
     png = tmp_path / "plot.png"
     plot_macs_vs_latency(rows, str(png))
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -1,4 +1,4 @@
-"""ONNX and TorchScript export: round trips against PyTorch, and clear errors."""
+"""ONNX and TorchScript export: round trips against PyTorch (ONNX files also in OpenVINO), and clear errors."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.export import export_model
-from tests._util import one_model_per_family, small_size
+from tests._util import main_output, one_model_per_family, small_size
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -106,3 +106,15 @@ def test_every_family_exports(name, fmt, tmp_path):
         # the legacy exporter cannot express some ops (adaptive pooling to a non-divisor grid): the default can
         res = export_model(model, tmp_path / f"{name}.{fmt}", fmt, input_shape=shape, dynamic_batch=True)
     assert res.max_abs_diff <= 1e-4 and res.top1_agree
+    if fmt == "onnx":
+        # the same file in OpenVINO, as cnnzoo.deploy runs it (ONNX Runtime checked it above): every family
+        # agrees with eager fp32 on both runtimes at once, for the price of one export
+        pytest.importorskip("openvino")
+        from cnnzoo.inference.runtimes import OpenVinoBackend
+
+        x = torch.randn(2, *shape[1:])
+        with torch.no_grad():
+            ref = main_output(model(x))
+        got = torch.from_numpy(OpenVinoBackend(tmp_path / f"{name}.{fmt}", "fp32", tuple(x.shape))(x.numpy()))
+        assert (got - ref).abs().max() <= 1e-4 * max(1.0, float(ref.abs().max()))
+        assert torch.equal(got.argmax(1), ref.argmax(1))

@@ -5,7 +5,7 @@ from cnnzoo.builder import count_params
 from cnnzoo.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from cnnzoo.data.config import resolve_data_config
 from cnnzoo.factory import create_model, scale_model
-from cnnzoo.inference import optimize_for_inference
+from cnnzoo.inference import deploy, optimize_for_inference
 from cnnzoo.registry import ModelInfo, list_models, model_info, register_model
 from cnnzoo.zoo import zoo_table
 
@@ -14,6 +14,7 @@ __all__ = [
     "__version__",
     "count_params",
     "create_model",
+    "deploy",
     "list_models",
     "load_checkpoint",
     "load_weights",

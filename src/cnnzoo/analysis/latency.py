@@ -42,7 +42,8 @@ def measure_latency(
     min_time_s: float = 0.0,
     clock: str = "wall",
 ) -> dict[str, Any]:
-    """Time ``fn(inputs)`` (a model or any callable): ``warmup`` untimed calls, then at least
+    """Time ``fn(inputs)`` (a model, a ``cnnzoo.deploy`` engine or any callable; ``inputs`` a tensor, a numpy
+    array or a tuple of them): ``warmup`` untimed calls, then at least
     ``repeats`` timed ones (and more until ``min_time_s`` has passed).
 
     Returns the median, mean, standard deviation, interquartile range, min and max in
@@ -81,7 +82,8 @@ def measure_latency(
         times.append((timer() - t0) * 1e3)
     times.sort()
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    batch = int(args[0].shape[0]) if args and isinstance(args[0], torch.Tensor) and args[0].ndim else 1
+    # a torch tensor or a numpy array (a deployed engine takes either)
+    batch = int(args[0].shape[0]) if args and getattr(args[0], "ndim", 0) else 1
     median = statistics.median(times)
     return {
         "median_ms": median,

@@ -168,6 +168,9 @@ class ModelProfile:
                 f"{lat['median_ms']:.3f} ms, IQR {lat['iqr_ms']:.3f} ms, min {lat['min_ms']:.3f} ms over "
                 f"{lat['repeats']} runs after {lat['warmup']} warm-up; {lat['throughput']:.1f} images/s"
             )
+        for rt, lat in self.extra.get("runtimes", {}).items():  # cnnzoo.analysis.bench.runtime_latency
+            lines.append(f"latency deployed on {rt} ({lat['dtype']}): median {lat['median_ms']:.3f} ms, IQR "
+                         f"{lat['iqr_ms']:.3f} ms; {lat['throughput']:.1f} images/s")
         return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "cnnzoo.cli.zoo",
     "cnnzoo.cli.analysis",
     "cnnzoo.cli.export",
+    "cnnzoo.cli.deploy",
     "cnnzoo.cli.weights",
     "cnnzoo.cli.train",
     "cnnzoo.cli.evaluate",
@@ -20,7 +21,7 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cnnzoo", description="CNN backbones: list, train, analyse, export.")
+    parser = argparse.ArgumentParser(prog="cnnzoo", description="CNN backbones: list, train, analyse, export, deploy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

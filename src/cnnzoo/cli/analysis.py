@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from cnnzoo.analysis.bench import bench_models, plot_macs_vs_latency, rows_to_csv, rows_to_json, rows_to_table
+from cnnzoo.analysis.bench import (
+    bench_models,
+    parse_runtimes,
+    plot_macs_vs_latency,
+    rows_to_csv,
+    rows_to_json,
+    rows_to_table,
+    runtime_latency,
+)
 from cnnzoo.analysis.profiler import profile_model
 from cnnzoo.checkpoint import write_text
+from cnnzoo.factory import create_model
 
 
 def _int_list(text: str) -> list[int]:
@@ -28,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs (default 10)")
     p.add_argument("--no-latency", action="store_true", help="count only, do not run the model")
+    p.add_argument("--runtime", type=_runtimes, default=None, metavar="RT[,RT…]",
+                   help="also measure the model deployed on these runtimes (torch, onnxruntime, openvino)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="precision of --runtime (default fp32)")
     p.add_argument("--max-rows", type=int, default=None, help="print at most this many layers")
     p.add_argument("--json", metavar="FILE", help="also write the profile as JSON ('-' prints it instead)")
     p.add_argument("--csv", metavar="FILE", help="also write the per-layer table as CSV ('-' prints it instead)")
@@ -37,7 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--batch", type=_int_list, default=[1], help="comma-separated batch sizes (default 1)")
     p.add_argument("--img-size", type=int, default=None, help="input side (default: each model's)")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="precision (fp16: PyTorch eager only)")
+    p.add_argument("--runtime", type=_runtimes, default=None, metavar="RT[,RT…]",
+                   help="measure each model deployed on these runtimes (torch, onnxruntime, openvino; "
+                        "cnnzoo.deploy, outputs checked against PyTorch) instead of PyTorch eager")
     p.add_argument("--channels-last", action="store_true", help="NHWC weights and inputs")
     p.add_argument("--compile", nargs="?", const="inductor", default=False, choices=["inductor", "jit"],
                    help="torch.compile the models (Inductor); '--compile jit' (with --optimize): TorchScript "
@@ -58,9 +74,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_bench)
 
 
+def _runtimes(text: str) -> list[str]:
+    try:
+        return parse_runtimes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _profile(args: argparse.Namespace) -> int:
+    if args.runtime and (args.no_latency or args.device != "cpu"):
+        raise ValueError("--runtime measures deployed engines on the CPU; it contradicts --no-latency and --device")
     prof = profile_model(args.model, img_size=args.img_size, batch_size=args.batch, device=args.device,
                          latency=not args.no_latency, warmup=args.warmup, repeats=args.repeats)
+    if args.runtime:
+        prof.extra["runtimes"] = runtime_latency(create_model(args.model), args.runtime, prof.input_shape,
+                                                 args.dtype, warmup=args.warmup, repeats=args.repeats)
     for flag, text in (("json", prof.to_json), ("csv", prof.to_csv)):
         target = getattr(args, flag)
         if target == "-":
@@ -84,7 +112,7 @@ def _bench(args: argparse.Namespace) -> int:
     rows = bench_models(args.models, batches=args.batch, dtype=args.dtype, channels_last=args.channels_last,
                         compile=args.compile, optimize=args.optimize, img_size=args.img_size, device=args.device,
                         warmup=args.warmup, repeats=args.repeats, rounds=args.rounds, peak=args.peak,
-                        clock=args.clock)
+                        clock=args.clock, runtimes=args.runtime)
     print(rows_to_table(rows))
     if args.json:
         write_text(args.json, rows_to_json(rows) + "\n")

@@ -1,4 +1,4 @@
-"""``cnnzoo export``: a model or a checkpoint to ONNX or TorchScript, checked against PyTorch."""
+"""``cnnzoo export``: a model or a checkpoint to ONNX, TorchScript or OpenVINO IR, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.cli._types import positive_int
-from cnnzoo.export import FORMATS, export_model
+from cnnzoo.export import FORMATS, SUFFIXES, export_model
 from cnnzoo.factory import create_model
 from cnnzoo.registry import model_info
 from cnnzoo.weights import shipped_models
@@ -19,7 +19,8 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "export", help="export a model or a checkpoint to ONNX or TorchScript and check it against PyTorch",
+        "export",
+        help="export a model or a checkpoint to ONNX, TorchScript or OpenVINO IR and check it against PyTorch",
         description="TARGET is a checkpoint file (a cnnzoo run's best.safetensors rebuilds itself; a torchvision "
                     "or timm file needs --model) or a model name (with --checkpoint FILE, its shipped weights, "
                     "or random weights, as it says).")
@@ -28,14 +29,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
     p.add_argument("--checkpoint", metavar="FILE", help="weights for the model named by TARGET")
     p.add_argument("--output", "-o", metavar="FILE",
-                   help="output file (default: MODEL.onnx / MODEL.pt, or beside the checkpoint)")
+                   help="output file (default: MODEL.onnx / MODEL.pt / MODEL.xml (+ .bin), or beside the checkpoint)")
     p.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
     p.add_argument("--img-size", type=positive_int, default=None,
                    help="input side (default: the checkpoint's training size, else the model's)")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size of the example input (default 1)")
     p.add_argument("--num-classes", type=positive_int, default=None, help="classifier outputs (random weights only)")
     p.add_argument("--in-chans", type=positive_int, default=None, help="input channels (random weights only)")
-    p.add_argument("--exporter", default="dynamo", choices=["dynamo", "legacy"], help="ONNX exporter")
+    p.add_argument("--exporter", default="dynamo", choices=["dynamo", "legacy"],
+                   help="ONNX exporter (also for OpenVINO, converted from the ONNX file)")
     p.add_argument("--method", default="trace", choices=["trace", "script"], help="TorchScript method")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (dynamo: 18-23, legacy: 7-20)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |exported − PyTorch| (default 1e-4)")
@@ -70,18 +72,18 @@ def _load(args: argparse.Namespace) -> tuple[nn.Module, str, Path | None]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.format == "onnx" and args.method != "trace":
+    if args.format != "torchscript" and args.method != "trace":
         raise ValueError("--method applies to --format torchscript only")
     if args.format == "torchscript" and (args.opset is not None or args.exporter != "dynamo"):
         raise ValueError("--opset and --exporter apply to --format onnx only")
     model, source, ckpt = _load(args)
     info = model.model_info
     size = info.input_size[1] if args.img_size is None else args.img_size
-    suffix = ".onnx" if args.format == "onnx" else ".pt"
+    suffix = SUFFIXES[args.format]
     if args.output:
         output = Path(args.output)
     elif ckpt is not None:
-        output = ckpt.with_name(ckpt.stem + (suffix if args.format == "onnx" else ".torchscript.pt"))
+        output = ckpt.with_name(ckpt.stem + (".torchscript.pt" if args.format == "torchscript" else suffix))
     else:
         output = Path(f"{info.name}{suffix}")
     if ckpt is not None and output.resolve() == ckpt.resolve():
@@ -90,7 +92,8 @@ def _export(args: argparse.Namespace) -> int:
     result = export_model(model, output, args.format, input_shape=(args.batch, info.input_size[0], size, size),
                           dynamic_batch=args.dynamic_batch, verify=not args.no_verify, atol=args.atol,
                           exporter=args.exporter, method=args.method, opset=args.opset)
-    msg = f"wrote {result.path} ({args.format}, input {result.input_shape}"
+    written = f"{result.path} + {result.path.with_suffix('.bin').name}" if args.format == "openvino" else result.path
+    msg = f"wrote {written} ({args.format}, input {result.input_shape}"
     msg += ", dynamic batch)" if result.dynamic_batch else ")"
     if result.max_abs_diff is not None:
         msg += f"; checked at {result.checked_shape}: max |diff| {result.max_abs_diff:.2e}, top-1 " + (

@@ -1,4 +1,4 @@
-"""Exporting models to ONNX and TorchScript, with a check that the exported file computes the same thing.
+"""Exporting models to ONNX, TorchScript and OpenVINO IR, with a check that the exported file computes the same thing.
 
 * ONNX through ``torch.onnx.export`` (the ``torch.export``-based exporter by default, the legacy
   TorchScript-based one with ``exporter="legacy"``); the file is then run in onnxruntime on a
@@ -6,6 +6,9 @@
 * TorchScript through ``torch.jit.trace`` (every family traces: the input check of
   ``ZooModel.forward`` is skipped while tracing) or ``torch.jit.script`` where a model scripts;
   the file is loaded back with ``torch.jit.load`` and compared the same way.
+* OpenVINO IR (``model.xml`` + ``model.bin``) written by OpenVINO's own converter
+  (``openvino.convert_model``) from cnnzoo's ONNX file, weights kept in fp32, and run back in
+  OpenVINO's CPU plugin (at fp32 inference precision) for the check. Needs the ``deploy`` extra.
 
 With ``dynamic_batch=True`` the batch dimension is left free and the check runs at a different
 batch size than the one exported with. Files are written through :func:`cnnzoo.checkpoint.atomic_write`,
@@ -28,9 +31,13 @@ from torch import nn
 
 from cnnzoo.checkpoint import atomic_write
 
-__all__ = ["FORMATS", "ExportResult", "export_model", "verify_export", "opset_range"]
+__all__ = ["FORMATS", "SUFFIXES", "ExportResult", "export_model", "verify_export", "opset_range", "require_module",
+           "onnx_to_openvino"]
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "openvino")
+#: the file suffix each format writes (OpenVINO IR also writes the weights beside it, ``.bin``)
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml"}
+DEPLOY_EXTRA_HELP = "pip install 'cnnzoo[deploy]'"
 _EXPORTERS = ("dynamo", "legacy")
 # Opsets each ONNX exporter writes natively: the torch.export-based one starts at 18 (lower versions go
 # through a converter that can fail silently), the legacy TorchScript-based one covers 7–20.
@@ -96,6 +103,44 @@ def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: b
         torch.onnx.export(model, (x,), str(path), dynamo=False, **kwargs)
 
 
+def require_module(name: str, what: str) -> Any:
+    """Import ``name`` (onnxruntime, openvino, …) or say which extra provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise RuntimeError(f"{what} needs the package {name!r}, part of cnnzoo's 'deploy' extra: "
+                           f"{DEPLOY_EXTRA_HELP} ({err})") from err
+
+
+def onnx_to_openvino(onnx_path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Any:
+    """An ``openvino.Model`` converted by OpenVINO's converter from an ONNX file; with ``input_shape``
+    the input is fixed to that shape (OpenVINO plans memory once for a static shape)."""
+    ov = require_module("openvino", "OpenVINO export and inference")
+    with _quiet():
+        model = ov.convert_model(str(onnx_path))
+    if input_shape is not None:
+        model.reshape({model.inputs[0]: ov.PartialShape(list(input_shape))})
+    return model
+
+
+def _export_openvino(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: bool, exporter: str,
+                     opset: int | None) -> None:
+    """``path`` (.xml) and its weights ``path.with_suffix('.bin')``, through cnnzoo's ONNX file."""
+    ov = require_module("openvino", "OpenVINO export")
+    onnx_path = path.with_name(path.stem + ".src.onnx")
+    try:
+        _export_onnx(model, x, onnx_path, True, exporter, opset)
+        shape = None if dynamic_batch else tuple(x.shape)
+        if dynamic_batch:
+            shape = (-1, *x.shape[1:])
+        ov.save_model(onnx_to_openvino(onnx_path, shape), str(path), compress_to_fp16=False)
+    finally:
+        onnx_path.unlink(missing_ok=True)
+        onnx_path.with_name(onnx_path.name + ".data").unlink(missing_ok=True)
+
+
 def _export_torchscript(model: nn.Module, x: torch.Tensor, path: Path, method: str) -> None:
     if method == "script":
         try:
@@ -124,10 +169,14 @@ def verify_export(path: str | os.PathLike, fmt: str, model: nn.Module, x: torch.
     """Run the exported file on ``x`` and compare with ``model(x)``: (max abs difference, top-1 agrees)."""
     ref = _reference(model, x)
     if fmt == "onnx":
-        import onnxruntime as ort
+        ort = require_module("onnxruntime", "checking an ONNX export")
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0])
+    elif fmt == "openvino":
+        ov = require_module("openvino", "checking an OpenVINO export")
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        got = torch.from_numpy(compiled(x.cpu().numpy())[compiled.outputs[0]].copy())
     else:
         loaded = torch.jit.load(str(path), map_location=x.device)
         got = loaded(x)
@@ -152,12 +201,13 @@ def export_model(
     method: str = "trace",
     opset: int | None = None,
 ) -> ExportResult:
-    """Export ``model`` to ``path`` as ONNX or TorchScript and check the file against PyTorch.
+    """Export ``model`` to ``path`` as ONNX, TorchScript or OpenVINO IR and check the file against PyTorch.
 
     Args:
         model: a cnnzoo model (or any ``nn.Module`` taking one NCHW tensor) on the CPU.
-        path: the file to write (replaced atomically).
-        format: ``"onnx"`` or ``"torchscript"``.
+        path: the file to write (replaced atomically; OpenVINO IR: the ``.xml``, its weights go to the
+            ``.bin`` beside it, moved into place first).
+        format: ``"onnx"``, ``"torchscript"`` or ``"openvino"``.
         input_shape: (N, C, H, W) of the example input (default: batch 1 at the model's default size).
         dynamic_batch: leave the batch dimension free (checked at another batch size).
         verify: run the file (onnxruntime / ``torch.jit.load``) and require max |diff| ≤ ``atol``.
@@ -167,15 +217,19 @@ def export_model(
     """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; supported: {', '.join(FORMATS)}")
-    if format == "onnx" and exporter not in _EXPORTERS:
+    if format in ("onnx", "openvino") and exporter not in _EXPORTERS:
         raise ValueError(f"unknown ONNX exporter {exporter!r}; supported: {', '.join(_EXPORTERS)}")
     if format == "torchscript" and method not in _TS_METHODS:
         raise ValueError(f"unknown TorchScript method {method!r}; supported: {', '.join(_TS_METHODS)}")
     if format == "torchscript" and opset is not None:
         raise ValueError("opset applies to ONNX export only, not to TorchScript")
-    if format == "onnx" and method != "trace":
+    if format != "torchscript" and method != "trace":
         raise ValueError("method='script' applies to TorchScript export only; ONNX uses the exporter option")
-    if format == "onnx" and opset is not None:
+    if format == "openvino":
+        require_module("openvino", "OpenVINO export")
+        if Path(path).suffix != ".xml":
+            raise ValueError(f"an OpenVINO IR is written as NAME.xml (+ NAME.bin), got {str(path)!r}")
+    if format != "torchscript" and opset is not None:
         low, high = opset_range(exporter)
         if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
             hint = " (the legacy exporter writes 7 to 20: exporter='legacy')" if exporter == "dynamo" and \
@@ -210,6 +264,8 @@ def export_model(
         with _quiet():
             if format == "onnx":
                 _export_onnx(model, x, Path(tmp), dynamic_batch, exporter, opset)
+            elif format == "openvino":
+                _export_openvino(model, x, Path(tmp), dynamic_batch, exporter, opset)
             else:
                 _export_torchscript(model, x, Path(tmp), method)
         if format == "onnx" and opset is not None and (got := _written_opset(tmp)) != opset:
@@ -225,5 +281,24 @@ def export_model(
                     f"at input {check_shape}; not written"
                 )
 
-    atomic_write(path, write)
+    if format == "openvino":
+        _write_ir(Path(path), write)
+    else:
+        atomic_write(path, write)
     return result
+
+
+def _write_ir(path: Path, write: Any) -> None:
+    """OpenVINO IR is two files: both are written and checked in a temporary directory, then the
+    weights (.bin) and the graph (.xml) are moved into place, in that order."""
+    import shutil
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        write(str(tmpdir / "model.xml"))
+        os.replace(tmpdir / "model.bin", path.with_suffix(".bin"))
+        os.replace(tmpdir / "model.xml", path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,0 +1,179 @@
+"""Runtimes side by side: PyTorch eager, optimize_for_inference, ONNX Runtime, OpenVINO and ``deploy(auto)``.
+
+For each model and batch size (224 px by default), in one process, interleaved round by round so that load
+from other processes falls on every variant alike, it measures the throughput of:
+
+* ``timm``      timm's eager fp32 model (only where ``import timm`` works: run under the oracle env after
+                ``pip install onnx onnxruntime onnxscript openvino kornia matplotlib`` there, with
+                ``PYTHONPATH=src``); it is then the baseline of the relative columns;
+* ``eager``     cnnzoo's eager fp32 model — the baseline when timm is absent (cnnzoo's eager fp32 gives
+                timm's logits with timm's weights and runs at 0.97–1.07× its speed, benchmarks/compare_reference.py);
+* ``opt``, ``opt-bf16``   ``optimize_for_inference(compile="jit")`` in fp32 / bf16 (the torch runtime);
+* ``ort``       ONNX Runtime fp32 on cnnzoo's ONNX file;
+* ``ov``, ``ov-bf16``     OpenVINO fp32 / bf16 (inference precision hint) on the same file;
+* ``auto``      ``cnnzoo.deploy(model, runtime="auto", dtype="bf16")``: its own measurement picks a
+                runtime (printed), whose engine is then timed like the others.
+
+bf16 variants run only where the CPU computes bf16 natively (AVX512-BF16/AMX); elsewhere "-".
+The goal checked per cell: auto ≥ 0.95 × the best of {ov, ov-bf16, ort}.
+
+Then the int8 row: resnet50 at batch 16 (random weights, calibrated on 64 Fashion-MNIST images resized to
+224 px; only speed counts) quantised with ONNX Runtime's quantiser (QDQ), run on OpenVINO and ONNX Runtime,
+against OpenVINO fp32 (goal: ≥ 1.5×). And the accuracy of int8 on the shipped Fashion-MNIST weights
+(fashion_cnn, wrn10_2, lenet5): top-1 of fp32 and int8 on the 10 000 test images, calibrated on 300
+training images (goal: drop ≤ 0.5 points).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/deploy_runtimes.py --json benchmarks/results/deploy_runtimes.json
+    PYTHONPATH=src .venv/bin/python benchmarks/deploy_runtimes.py --models resnet18 --batch 1 --img-size 64 \
+        --rounds 1 --repeats 2 --no-int8      # a quick check that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import cnnzoo
+from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.device import device_name, native_bf16
+from cnnzoo.inference import deploy, optimize_for_inference
+from cnnzoo.inference.runtimes import openvino_native_bf16
+from cnnzoo.tables import format_table
+
+DEFAULT_MODELS = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0", "densenet121",
+                  "efficientnet_v2_s"]
+FMNIST_MODELS = ["fashion_cnn", "wrn10_2", "lenet5"]
+
+
+def _timm(name: str):
+    try:
+        import timm
+    except ImportError:
+        return None
+    try:
+        return timm.create_model(name).eval()
+    except Exception as err:  # noqa: BLE001 - a name timm does not know: no timm column for it
+        print(f"{name}: no timm model ({err})", flush=True)
+        return None
+
+
+def _variants(name: str, batch: int, size: int, bf16_torch: bool, bf16_ov: bool) -> tuple[dict, str]:
+    model = cnnzoo.create_model(name).eval()
+    shape = (batch, model.in_chans, size, size)
+    example = torch.randn(*shape)
+    v: dict = {}
+    ref = _timm(name)
+    if ref is not None:
+        v["timm"] = ref
+    v["eager"] = model
+    v["opt"] = optimize_for_inference(model, compile="jit", example_inputs=example)
+    if bf16_torch:
+        v["opt-bf16"] = optimize_for_inference(model, dtype="bf16", compile="jit", example_inputs=example)
+    v["ort"] = deploy(model, "onnxruntime", batch=batch, img_size=size)
+    v["ov"] = deploy(model, "openvino", batch=batch, img_size=size)
+    if bf16_ov:
+        v["ov-bf16"] = deploy(model, "openvino", dtype="bf16", batch=batch, img_size=size)
+    auto = deploy(model, "auto", dtype="bf16", batch=batch, img_size=size)
+    v["auto"] = auto
+    print(auto.report, flush=True)
+    return v, f"{auto.runtime} {auto.dtype}"
+
+
+@torch.no_grad()
+def _race(variants: dict, shape: tuple[int, ...], rounds: int, warmup: int, repeats: int) -> dict[str, float]:
+    """Median over interleaved rounds of each variant's median latency (ms)."""
+    x = torch.randn(*shape)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for key, fn in variants.items():
+            times[key].append(measure_latency(fn, x, warmup=warmup, repeats=repeats)["median_ms"])
+    return {k: statistics.median(ts) for k, ts in times.items()}
+
+
+def runtimes_table(args: argparse.Namespace) -> list[dict]:
+    bf16_torch, bf16_ov = native_bf16("cpu"), openvino_native_bf16()
+    print(f"{device_name(torch.device('cpu'))}, {torch.get_num_threads()} threads; native bf16: torch "
+          f"{bf16_torch}, OpenVINO {bf16_ov}", flush=True)
+    rows = []
+    for name in args.models:
+        for batch in args.batch:
+            t0 = time.perf_counter()
+            variants, choice = _variants(name, batch, args.img_size, bf16_torch, bf16_ov)
+            chans = cnnzoo.model_info(name).input_size[0]
+            ms = _race(variants, (batch, chans, args.img_size, args.img_size), args.rounds, args.warmup, args.repeats)
+            base = "timm" if "timm" in ms else "eager"
+            fps = {k: batch / (v / 1e3) for k, v in ms.items()}
+            best = max(fps[k] for k in ("ov", "ov-bf16", "ort") if k in fps)
+            row = {"model": name, "batch": batch, "img_size": args.img_size, "baseline": base, "choice": choice,
+                   "ms": ms, "throughput": fps, "relative": {k: f / fps[base] for k, f in fps.items()},
+                   "auto_vs_best_runtime": fps["auto"] / best, "seconds": time.perf_counter() - t0}
+            rows.append(row)
+            print(f"{name} batch {batch}: " + ", ".join(f"{k} {row['relative'][k]:.2f}×" for k in ms)
+                  + f"; auto/best {row['auto_vs_best_runtime']:.2f} ({choice})", flush=True)
+    cols = ["timm", "eager", "opt", "opt-bf16", "ort", "ov", "ov-bf16", "auto"]
+    body = [[r["model"], str(r["batch"])] + [f"{r['relative'][c]:.2f}×" if c in r["relative"] else "-" for c in cols]
+            + [r["choice"], f"{r['auto_vs_best_runtime']:.2f}" + (" ok" if r["auto_vs_best_runtime"] >= 0.95
+                                                                 else " BELOW 0.95")] for r in rows]
+    print(format_table(["model", "batch", *cols, "auto chose", "auto/best"], body,
+                       align="lr" + "r" * len(cols) + "ll"))
+    print(f"throughput relative to {'timm' if rows and rows[0]['baseline'] == 'timm' else 'cnnzoo'}'s eager fp32; "
+          f"median of {args.rounds} "
+          f"interleaved rounds × {args.repeats} runs")
+    return rows
+
+
+def int8_speed(args: argparse.Namespace) -> dict:
+    model = cnnzoo.create_model("resnet50").eval()
+    b, s = 16, args.img_size
+    kw = dict(batch=b, img_size=s, calib_images=64, val_images=32, max_drop=100.0)  # random weights: speed only
+    variants = {"ov": deploy(model, "openvino", batch=b, img_size=s),
+                "ov-int8": deploy(model, "openvino", dtype="int8", **kw),
+                "ort-int8": deploy(model, "onnxruntime", dtype="int8", **kw)}
+    ms = _race(variants, (b, 3, s, s), args.rounds, args.warmup, args.repeats)
+    row = {"model": "resnet50", "batch": b, "ms": ms, "speedup_vs_ov_fp32": {k: ms["ov"] / v for k, v in ms.items()}}
+    print("int8, resnet50 batch 16: " + ", ".join(f"{k} {ms[k]:.1f} ms ({row['speedup_vs_ov_fp32'][k]:.2f}× OV fp32)"
+                                                 for k in ms) + " (goal: ov-int8 ≥ 1.5×)", flush=True)
+    return row
+
+
+def int8_accuracy(args: argparse.Namespace) -> list[dict]:
+    rows = []
+    for name in FMNIST_MODELS:
+        engine = deploy(name, "auto", dtype="int8", batch=100, calib_images=300, max_drop=0.5)
+        c = engine.report.int8
+        rows.append({"model": name, "fp32_top1": c.fp32_top1, "int8_top1": c.int8_top1, "drop": c.drop,
+                     "count": c.count, "kept": engine.dtype, "runtime": engine.runtime})
+        print(f"{name}: {c.summary()} → deployed {engine.runtime} {engine.dtype}", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", type=lambda t: t.split(","), default=DEFAULT_MODELS)
+    p.add_argument("--batch", type=lambda t: [int(v) for v in t.split(",")], default=[1, 16])
+    p.add_argument("--img-size", type=int, default=224)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 speed row and the Fashion-MNIST accuracy")
+    p.add_argument("--json", metavar="FILE")
+    args = p.parse_args(argv)
+    result = {"device": device_name(torch.device("cpu")), "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "runtimes": runtimes_table(args)}
+    if not args.no_int8:
+        result["int8_speed"] = int8_speed(args)
+        result["int8_accuracy"] = int8_accuracy(args)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""cnnzoo.deploy: the automatic choice (timing replaced, both ways, and a faster runtime that disagrees),
+the int8 accuracy guard, the message without the deploy extra, and a trained run exported to every format.
+
+Every family on every runtime: test_export.test_every_family_exports runs each family's ONNX file in ONNX
+Runtime and OpenVINO, its TorchScript trace in PyTorch (the torch runtime's graph), and
+test_inference.test_every_family_optimizes the batch-norm folding the torch runtime adds."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cnnzoo
+from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.checkpoint import save_checkpoint
+from cnnzoo.cli import main
+from cnnzoo.inference import engine as engine_mod
+from cnnzoo.inference import runtimes
+from tests._util import needs_fmnist
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("openvino")
+
+def _fixed(times: dict[str, float]):
+    """A stand-in for timing: each runtime's latency in ms, as given."""
+    return lambda engine, x: times[engine.runtime]
+
+
+def test_auto_chooses_the_fastest_and_engines_keep_the_kind_given():
+    model = cnnzoo.create_model("lenet5")
+    pairs = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")]
+    fast_ort = cnnzoo.deploy(model, candidates=pairs,
+                             measure=_fixed({"torch": 3.0, "onnxruntime": 1.0, "openvino": 2.0}))
+    fast_ov = cnnzoo.deploy(model, candidates=pairs,
+                            measure=_fixed({"torch": 3.0, "onnxruntime": 2.0, "openvino": 1.0}))
+    assert (fast_ort.runtime, fast_ov.runtime) == ("onnxruntime", "openvino")
+    assert all(c.agrees for c in fast_ov.report.candidates), fast_ov.report.table()
+    assert fast_ov.dtype == "fp32" and "fastest of 3" in fast_ov.report.reason
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        ref = model.eval()(x)
+    out_t, out_n = fast_ov(x), fast_ov(x.numpy())
+    assert isinstance(out_t, torch.Tensor) and isinstance(out_n, np.ndarray)
+    assert torch.allclose(out_t, ref, atol=1e-4) and np.allclose(out_n, ref.numpy(), atol=1e-4)
+    assert measure_latency(fast_ort, x, warmup=1, repeats=2)["batch"] == 1
+    assert measure_latency(fast_ort, x.numpy(), warmup=1, repeats=2)["batch"] == 1
+    with pytest.raises(ValueError, match=r"takes \(N, 1, 32, 32\)"):
+        fast_ort(torch.randn(1, 1, 28, 28))
+    with pytest.raises(ValueError, match="unknown runtime 'tensorrt'"):
+        cnnzoo.deploy(model, "tensorrt")
+    with pytest.raises(ValueError, match="runs fp32, int8, not bf16"):
+        cnnzoo.deploy(model, "onnxruntime", dtype="bf16")
+
+
+def test_a_faster_runtime_that_disagrees_is_rejected(monkeypatch):
+    build = engine_mod._build_backend
+
+    class Off:  # OpenVINO's answers, shifted: as if a runtime miscomputed
+        def __init__(self, inner):
+            self.inner, self.runtime, self.dtype, self.takes = inner, inner.runtime, inner.dtype, inner.takes
+
+        def __call__(self, x):
+            return self.inner(x) + 0.5
+
+    monkeypatch.setattr(engine_mod, "_build_backend",
+                        lambda b, rt, dt: Off(build(b, rt, dt)) if rt == "openvino" else build(b, rt, dt))
+    engine = cnnzoo.deploy(cnnzoo.create_model("lenet5"), candidates=[("openvino", "fp32"), ("onnxruntime", "fp32")],
+                           measure=_fixed({"onnxruntime": 5.0, "openvino": 1.0}))
+    assert engine.runtime == "onnxruntime"
+    ov = engine.report.candidates[0]
+    assert ov.runtime == "openvino" and not ov.agrees and ov.max_abs_diff > ov.tolerance
+    assert "the only candidate" in engine.report.reason and "DISAGREES" in engine.report.table()
+
+
+@needs_fmnist
+def test_int8_kept_within_the_limit_and_float_kept_beyond_it(monkeypatch, tmp_path, capsys):
+    kw = dict(dtype="int8", batch=50, calib_images=64, val_images=200, candidates=[("onnxruntime", "int8")],
+              measure=_fixed({"onnxruntime": 1.0}))
+    engine = cnnzoo.deploy("fashion_cnn", max_drop=3.0, **kw)
+    check = engine.report.int8
+    assert engine.dtype == "int8" and check.kept_int8 and check.count == 200 and check.fp32_top1 > 80
+    assert abs(check.drop) <= 3.0
+
+    # an int8 model that answers the same class for everything: the guard keeps the float model
+    build = engine_mod._build_backend
+
+    class Broken:
+        def __init__(self, inner):
+            self.inner, self.runtime, self.dtype, self.takes = inner, inner.runtime, inner.dtype, inner.takes
+
+        def __call__(self, x):
+            out = np.zeros_like(self.inner(x))
+            out[:, 0] = 1.0
+            return out
+
+    monkeypatch.setattr(engine_mod, "_build_backend",
+                        lambda b, rt, dt: Broken(build(b, rt, dt)) if dt == "int8" else build(b, rt, dt))
+    monkeypatch.setattr(engine_mod, "auto_candidates",
+                        lambda dtype: [("onnxruntime", "int8")] if dtype == "int8" else [("onnxruntime", "fp32")])
+    out = tmp_path / "dep"
+    assert main(["deploy", "fashion_cnn", "--int8", "--batch", "50", "--calib-images", "64", "--val-images", "200",
+                 "--rounds", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "int8 REJECTED" in text and "float model kept" in text
+    report = json.loads((out / "fashion_cnn.deploy.json").read_text())
+    assert report["dtype"] == "fp32" and report["int8"]["kept_int8"] is False and report["int8"]["drop"] > 50
+    assert (out / "fashion_cnn.onnxruntime.fp32.onnx").is_file()
+
+
+def test_without_the_deploy_extra_the_message_names_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # makes `import openvino` fail
+    model = cnnzoo.create_model("lenet5")
+    with pytest.raises(RuntimeError, match=r"pip install 'cnnzoo\[deploy\]'"):
+        cnnzoo.deploy(model, "openvino")
+    assert ("openvino", "fp32") not in cnnzoo.inference.auto_candidates("fp32")
+    assert not runtimes.runtime_available("openvino")
+    assert main(["export", "lenet5", "--format", "openvino", "-o", str(tmp_path / "m.xml")]) == 2
+    assert "cnnzoo[deploy]" in capsys.readouterr().err and not (tmp_path / "m.xml").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A run directory as training leaves it: ResNet-8, 10 classes, 1 channel, 28 px, with its header."""
+    run = tmp_path_factory.mktemp("runs") / "demo"
+    model = cnnzoo.create_model("resnet8", num_classes=10, in_chans=1, width=16)
+    save_checkpoint(model, run / "best.safetensors", classes=[f"c{i}" for i in range(10)], img_size=28,
+                    mean=(0.286,), std=(0.353,), epoch=1, accuracy=90.0)
+    return run
+
+
+def test_a_trained_run_exports_to_every_format_and_deploys(trained_run, capsys):
+    ckpt = trained_run / "best.safetensors"
+    for fmt in ("onnx", "torchscript", "openvino"):
+        extra = ["--exporter", "legacy"] if fmt != "torchscript" else []
+        assert main(["export", str(ckpt), "--format", fmt, *extra]) == 0, capsys.readouterr().err
+        assert "top-1 agrees" in capsys.readouterr().out
+    assert {p.name for p in trained_run.iterdir()} >= {"best.onnx", "best.torchscript.pt", "best.xml", "best.bin"}
+    import openvino as ov
+
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        ref = cnnzoo.load_checkpoint(ckpt)(x)
+    compiled = ov.Core().compile_model(str(trained_run / "best.xml"), "CPU")
+    assert np.abs(compiled(x[:1].numpy())[0] - ref[:1].numpy()).max() <= 1e-4
+
+    assert main(["deploy", str(ckpt), "--runtime", "openvino", "--batch", "2"]) == 0
+    assert "chosen: openvino fp32 (as asked)" in capsys.readouterr().out
+    written = json.loads((trained_run / "deploy" / "best.deploy.json").read_text())
+    assert written["model"] == "resnet8" and written["img_size"] == 28 and written["candidates"][0]["agrees"]
+    assert (trained_run / "deploy" / "best.openvino.fp32.xml").is_file()
+    assert written["candidates"][0]["latency_ms"] > 0  # the CLI times even the runtime it was told
+
+    # preprocess=True: uint8 images in, the header's normalisation (mean 0.286, std 0.353) applied inside
+    engine = cnnzoo.deploy(ckpt, "onnxruntime", batch=2, preprocess=True)
+    images = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    with torch.no_grad():
+        ref = cnnzoo.load_checkpoint(ckpt)((images.float() / 255 - 0.286) / 0.353)
+    assert (engine(images) - ref).abs().max() <= 1e-4
+
+
+def test_bench_and_profile_measure_each_runtime(tmp_path, capsys):
+    from cnnzoo.analysis.bench import bench_models, plot_macs_vs_latency, rows_to_table
+
+    rows = bench_models(["lenet5"], batches=[2], runtimes="onnxruntime,openvino", warmup=0, repeats=1)
+    assert [(r["runtime"], r["batch"]) for r in rows] == [("onnxruntime", 2), ("openvino", 2)]
+    assert all(r["latency_ms"] > 0 for r in rows) and "openvino" in rows_to_table(rows)
+    plot_macs_vs_latency(rows, str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="runtimes must be some of"):
+        bench_models(["lenet5"], runtimes="tensorrt")
+    with pytest.raises(ValueError, match="int8 needs calibration"):
+        bench_models(["lenet5"], runtimes="openvino", dtype="int8")
+    assert main(["profile", "lenet5", "--runtime", "onnxruntime", "--repeats", "1", "--warmup", "0"]) == 0
+    assert "latency deployed on onnxruntime (fp32)" in capsys.readouterr().out
