@@ -102,13 +102,15 @@ def test_latency_on_torch_and_through_deploy():
     assert model_latency(model, "torch", img_size=32, repeats=2) > 0
     with pytest.raises(ValueError, match="runtime must be one of torch, onnxruntime, openvino"):
         model_latency(model, "tflite", img_size=32)
-    try:  # onnxruntime goes through cnnzoo.inference.deploy: timed where it exists, else one clear error
-        from cnnzoo.inference import deploy  # noqa: F401
-    except ImportError:
-        with pytest.raises(RuntimeError, match="runtime 'onnxruntime' needs cnnzoo.inference.deploy"):
-            model_latency(model, "onnxruntime", img_size=32)
-    else:
-        assert model_latency(model, "onnxruntime", img_size=32, repeats=2) > 0
+    # onnxruntime goes through cnnzoo.inference.deploy; without the deploy extra, one message naming it
+    assert model_latency(model, "onnxruntime", img_size=32, repeats=2) > 0
+
+
+def test_latency_without_the_deploy_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino now raises ImportError
+    model = cnnzoo.create_model("mbconv", arch=TINY_ARCH, num_classes=10, in_chans=1)
+    with pytest.raises(RuntimeError, match=r"pip install 'cnnzoo\[deploy\]'"):
+        model_latency(model, "openvino", img_size=32)
 
 
 # -- the stage-table YAML -----------------------------------------------------------------------------------

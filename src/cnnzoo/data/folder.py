@@ -79,6 +79,9 @@ def scan_image_folder(root: str | os.PathLike, split: str, classes: list[str] | 
     """List ``root/split/<class>/<image>`` without reading an image. At least two classes, none of them
     empty; with ``classes`` (the training split's) the split must hold exactly those classes."""
     split_dir = Path(root) / split
+    if not Path(root).is_dir():
+        raise FileNotFoundError(f"{root}: no such data directory (expected Fashion-MNIST IDX files, an image "
+                                f"folder with train/ and val/, or WebDataset shards)")
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: no such directory (an image folder needs {root}/train and "
                                 f"{root}/val, each with one sub-directory per class)")
@@ -108,6 +111,9 @@ def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_si
     is an error, and so is a class folder without images.
     """
     split_dir = Path(root) / split
+    if not Path(root).is_dir():
+        raise FileNotFoundError(f"{root}: no such data directory (expected Fashion-MNIST IDX files, an image "
+                                f"folder with train/ and val/, or WebDataset shards)")
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: no such directory (an image folder needs {root}/train and "
                                 f"{root}/val, each with one sub-directory per class)")

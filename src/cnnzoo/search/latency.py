@@ -11,19 +11,12 @@ import torch
 from torch import nn
 
 from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.export import require_module
+from cnnzoo.inference import deploy
 
 __all__ = ["RUNTIMES", "check_runtime", "model_latency"]
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
-
-
-def _deploy_fn(runtime: str):  # noqa: ANN202
-    try:
-        from cnnzoo.inference import deploy
-    except ImportError as err:
-        raise RuntimeError(f"runtime {runtime!r} needs cnnzoo.inference.deploy ({err}); "
-                           f"use --runtime torch, or a cnnzoo with deployment engines") from None
-    return deploy
 
 
 def check_runtime(runtime: str) -> None:
@@ -32,13 +25,13 @@ def check_runtime(runtime: str) -> None:
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if runtime != "torch":
-        _deploy_fn(runtime)
+        require_module(runtime, f"latency on {runtime}")  # the deploy extra, named when missing
 
 
 def _engine(model: nn.Module, runtime: str, img_size: int, batch: int):  # noqa: ANN202
     if runtime == "torch":
         return model.eval()
-    return _deploy_fn(runtime)(model.eval(), runtime=runtime, dtype="fp32", batch=batch, img_size=img_size)
+    return deploy(model.eval(), runtime=runtime, dtype="fp32", batch=batch, img_size=img_size)
 
 
 def model_latency(model: nn.Module, runtime: str = "torch", img_size: int = 224, batch: int = 1,
