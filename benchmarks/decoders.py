@@ -21,9 +21,9 @@ downscaling).
 
 Candidates:
 
-* ``pillow``             Pillow, full-size decode, crop, resize (torchvision's RandomResizedCrop on a PIL image)
+* ``pillow``             Pillow, full-size decode; crop and resize as TrainTransform does (PyTorch uint8 kernel)
 * ``pillow-draft``       Pillow with JPEG draft mode: DCT-domain downscale by 1/2, 1/4 or 1/8 as the crop allows
-* ``simplejpeg``         libjpeg-turbo through simplejpeg (``cnnzoo[fastjpeg]``), full size
+* ``simplejpeg``         libjpeg-turbo through simplejpeg (a dependency of cnnzoo), full size
 * ``simplejpeg-draft``   simplejpeg with its reduced-size decoding (``min_width`` / ``min_height``)
 * ``turbojpeg``, ``turbojpeg-scaled``  PyTurboJPEG (``--turbojpeg-lib``: it needs libjpeg-turbo's shared
   libturbojpeg; PyTurboJPEG 2.x needs libjpeg-turbo >= 3.0, 1.x works with 2.x)
@@ -114,7 +114,7 @@ def _cnnzoo(draft: bool, decoder: str, size: int):
     from cnnzoo.data.transforms import TrainTransform
 
     if decoder not in available_decoders():  # (cnnzoo would fall back to Pillow)
-        raise Unavailable(f"{decoder} is not installed (pip install 'cnnzoo[fastjpeg]')")
+        raise Unavailable(f"{decoder} is not installed (pip install simplejpeg)")
     return TrainTransform(size, draft=draft, decoder=decoder)
 
 

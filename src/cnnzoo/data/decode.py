@@ -9,9 +9,9 @@ or 1/8 through Pillow's draft mode; by any M/8 through simplejpeg) while decodin
 times faster than decoding at full size and resizing when the result is downscaled anyway (large
 photos; small training sizes).
 
-Decoders (:data:`DECODERS`): ``"pillow"`` (always available, the default) and ``"simplejpeg"``
-(libjpeg-turbo through the optional ``simplejpeg`` package, ``pip install 'cnnzoo[fastjpeg]'``;
-without it, Pillow with a warning).
+Decoders (:data:`DECODERS`): ``"pillow"`` (the default of :func:`decode_image` and evaluation) and
+``"simplejpeg"`` (libjpeg-turbo through the ``simplejpeg`` package, a dependency; the training
+transform's default; where it cannot be imported, Pillow with a warning).
 A non-Pillow decoder is used only for what it decodes correctly — baseline/progressive JPEGs in
 YCbCr or grayscale without an EXIF rotation; everything else (CMYK, rotated, PNG, …) falls back to
 Pillow, so that at full size the result is the same image either way. See README, "Data configs
@@ -20,6 +20,7 @@ and transforms".
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -31,7 +32,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cnnzoo._warn import warn_user
 
 __all__ = ["ImageDecodeError", "decode_image", "DECODERS", "DEFAULT_DECODER", "available_decoders",
-           "exif_orientation", "upright_size", "open_image", "decode_loaded", "to_8bit", "resolve_decoder"]
+           "exif_orientation", "upright_size", "open_image", "decode_loaded", "decode_loaded_array", "to_8bit",
+           "resolve_decoder"]
 
 #: decoder names accepted by ``decode_image(decoder=...)``
 DECODERS = ("pillow", "simplejpeg")
@@ -63,7 +65,7 @@ def _name(src: object) -> str:
 def available_decoders() -> tuple[str, ...]:
     """The decoders importable here (``"pillow"`` always)."""
     try:
-        import simplejpeg  # noqa: F401  (an optional dependency: imported where it is asked for)
+        import simplejpeg  # noqa: F401  (imported where it is asked for: worker processes only)
     except ImportError:
         return ("pillow",)
     return ("pillow", "simplejpeg")
@@ -76,7 +78,7 @@ def resolve_decoder(decoder: str | None) -> str:
     if decoder not in DECODERS:
         raise ValueError(f"unknown decoder {decoder!r} (expected one of {', '.join(DECODERS)})")
     if decoder not in available_decoders():
-        warn_user(f"decoder {decoder!r} is not installed (pip install 'cnnzoo[fastjpeg]'); decoding with Pillow")
+        warn_user(f"decoder {decoder!r} is not installed (pip install simplejpeg); decoding with Pillow")
         return "pillow"
     return decoder
 
@@ -145,19 +147,49 @@ def _draft(im: Image.Image, draft_size: tuple[int, int]) -> None:
         im.draft(None, (int(w), int(h)))
 
 
-def _simplejpeg(im: Image.Image, data: bytes, channels: int, draft_size: tuple[int, int] | None):
-    """Pixels of a plain JPEG by libjpeg-turbo, or None where Pillow must decode it."""
+def _plain_jpeg(im: Image.Image) -> bool:
+    """Whether libjpeg-turbo decodes ``im`` as Pillow would: a YCbCr or grayscale JPEG, upright."""
+    return im.format == "JPEG" and im.mode in ("RGB", "L") and exif_orientation(im) == 1
+
+
+def _simplejpeg_array(im: Image.Image, data: bytes, channels: int, draft_size: tuple[int, int] | None,
+                      fast: bool = False) -> np.ndarray | None:
+    """(H, W, channels) uint8 pixels of a plain JPEG by libjpeg-turbo, or None where Pillow must decode it.
+    ``fast``: libjpeg-turbo's fast integer DCT and chroma upsampling (pixels within a few levels)."""
     import simplejpeg
 
-    if im.format != "JPEG" or im.mode not in ("RGB", "L") or exif_orientation(im) != 1:
+    if not _plain_jpeg(im):
         return None
-    kwargs = {}
+    kwargs: dict = {}
     if draft_size:
         kwargs = dict(min_width=int(draft_size[0]), min_height=int(draft_size[1]), min_factor=1)
-    arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if im.mode == "L" else "RGB", **kwargs)
-    out = Image.fromarray(arr[:, :, 0], "L") if arr.ndim == 3 and arr.shape[2] == 1 else Image.fromarray(arr)
-    want = "L" if channels == 1 else "RGB"
-    return out if out.mode == want else out.convert(want)  # the conversion Pillow's path makes
+    gray = im.mode == "L"
+    arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB", fastdct=fast, fastupsample=fast, **kwargs)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if gray and channels == 3:
+        return np.repeat(arr, 3, axis=2)
+    if not gray and channels == 1:  # Pillow's RGB → L (ITU-R 601-2 luma), as the Pillow path converts
+        return np.array(Image.fromarray(arr, "RGB").convert("L"))[:, :, None]
+    return arr
+
+
+def _read(src: str | os.PathLike | bytes) -> bytes:
+    return bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else Path(src).read_bytes()
+
+
+@contextlib.contextmanager
+def _decode_errors(src: object, im: Image.Image):
+    """Any decoding failure as one :class:`ImageDecodeError` naming ``src``; the opened file closed after."""
+    try:
+        yield
+    except ImageDecodeError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageDecodeError(f"{_name(src)}: cannot decode image ({_reason(err)})") from None
+    finally:
+        if not isinstance(src, Image.Image):
+            im.close()  # the file opened by open_image (results are new images or arrays)
 
 
 def decode_image(src: str | os.PathLike | bytes | Image.Image, channels: int = 3,
@@ -178,25 +210,42 @@ def decode_loaded(im: Image.Image, src: str | os.PathLike | bytes | Image.Image,
                   draft_size: tuple[int, int] | None = None, decoder: str | None = None) -> Image.Image:
     """:func:`decode_image` of ``im``, already opened from ``src`` by :func:`open_image` (so that a
     caller can read the header, e.g. the size, before choosing ``draft_size``)."""
+    _check_channels(channels)
+    decoder = resolve_decoder(decoder)
+    with _decode_errors(src, im):
+        if decoder == "simplejpeg" and not isinstance(src, Image.Image):
+            arr = _simplejpeg_array(im, _read(src), channels, draft_size)
+            if arr is not None:
+                return Image.fromarray(arr[:, :, 0], "L") if channels == 1 else Image.fromarray(arr, "RGB")
+        return _pillow(im, channels, draft_size)
+
+
+def decode_loaded_array(im: Image.Image, src: str | os.PathLike | bytes | Image.Image, channels: int = 3,
+                        draft_size: tuple[int, int] | None = None, decoder: str | None = None,
+                        fast: bool = False) -> np.ndarray:
+    """:func:`decode_loaded` as an (H, W, ``channels``) uint8 array, without an intermediate Pillow image
+    where libjpeg-turbo decodes the file; ``fast`` as in the training transform (see
+    :class:`~cnnzoo.data.transforms.TrainTransform`)."""
+    _check_channels(channels)
+    decoder = resolve_decoder(decoder)
+    with _decode_errors(src, im):
+        if decoder == "simplejpeg" and not isinstance(src, Image.Image):
+            arr = _simplejpeg_array(im, _read(src), channels, draft_size, fast)
+            if arr is not None:
+                return arr
+        arr = np.array(_pillow(im, channels, draft_size))  # a writable copy (torch.from_numpy shares it)
+        return arr if arr.ndim == 3 else arr[:, :, None]
+
+
+def _check_channels(channels: object) -> None:
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-    decoder = resolve_decoder(decoder)
+
+
+def _pillow(im: Image.Image, channels: int, draft_size: tuple[int, int] | None) -> Image.Image:
+    if draft_size:
+        _draft(im, draft_size)
+    im.load()
+    out = to_8bit(im)
     mode = "L" if channels == 1 else "RGB"
-    try:
-        if decoder == "simplejpeg" and not isinstance(src, Image.Image):
-            data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else Path(src).read_bytes()
-            fast = _simplejpeg(im, data, channels, draft_size)
-            if fast is not None:
-                return fast
-        if draft_size:
-            _draft(im, draft_size)
-        im.load()
-        out = to_8bit(im)
-        return out if out.mode == mode else out.convert(mode)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        if isinstance(err, ImageDecodeError):
-            raise
-        raise ImageDecodeError(f"{_name(src)}: cannot decode image ({_reason(err)})") from None
-    finally:
-        if not isinstance(src, Image.Image):
-            im.close()  # the file opened by open_image (the result is a new image)
+    return out if out.mode == mode else out.convert(mode)
