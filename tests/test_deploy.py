@@ -175,3 +175,19 @@ def test_bench_and_profile_measure_each_runtime(tmp_path, capsys):
         bench_models(["lenet5"], runtimes="openvino", dtype="int8")
     assert main(["profile", "lenet5", "--runtime", "onnxruntime", "--repeats", "1", "--warmup", "0"]) == 0
     assert "latency deployed on onnxruntime (fp32)" in capsys.readouterr().out
+
+
+def test_int8_keeps_the_first_and_last_layers_in_float(tmp_path):
+    from cnnzoo.inference.quantize import quantize_onnx
+
+    onnx = pytest.importorskip("onnx")
+    model = cnnzoo.create_model("lenet5").eval()
+    path = tmp_path / "lenet5.onnx"
+    torch.onnx.export(model, torch.randn(4, 1, 32, 32), str(path), dynamo=False, input_names=["x"])
+    out = quantize_onnx(path, tmp_path / "lenet5.int8.onnx", torch.randn(8, 1, 32, 32), batch=4)
+    graph = onnx.load(str(out)).graph
+    made_by = {o: n.op_type for n in graph.node for o in n.output}
+    weights = [(n.name, made_by.get(n.input[1], "initializer")) for n in graph.node if n.op_type in ("Conv", "Gemm")]
+    assert len(weights) == 5  # C1, C3, C5, F6, output
+    assert weights[0][1] != "DequantizeLinear" and weights[-1][1] != "DequantizeLinear", weights
+    assert all(src == "DequantizeLinear" for _, src in weights[1:-1]), weights

@@ -138,9 +138,17 @@ def test_image_folder_train_and_undecodable_image(tmp_path, capsys):
         load_data(tmp_path / "imgs", "train", in_chans=3, img_size=16)
     with pytest.raises(FileNotFoundError, match=r"missing\.png"):
         load_image(tmp_path / "missing.png", 3, 16)
+    lenient = load_data(tmp_path / "imgs", "train", in_chans=3, img_size=16, strict=False)
+    assert len(lenient) == 48 and lenient.skipped == [str(bad)] and lenient.subset(10).skipped == [str(bad)]
     code = main(["train", "--data", str(tmp_path / "imgs"), "--model", "fashion_cnn", "--in-chans", "3",
-                 "--out-dir", str(tmp_path / "runs"), "--name", "x"])
+                 "--strict-data", "true", "--out-dir", str(tmp_path / "runs"), "--name", "x"])
     assert code == 2 and "broken.png: cannot decode image" in capsys.readouterr().err
+    # without strict_data the in-memory path leaves it out, says so and counts it in the report
+    cfg = TrainConfig(**{**TINY, "img_size": 16}, data=str(tmp_path / "imgs"), in_chans=3, epochs=1,
+                      batch_size=16, out_dir=str(tmp_path / "runs"), name="lenient")
+    with pytest.warns(UserWarning, match=r"skipped an image that cannot be decoded: .*broken\.png"):
+        report = train(cfg)
+    assert report["skipped_images"]["count"] == 1 and report["skipped_images"]["files"] == [str(bad)]
 
 
 # ------------------------------------------------------------------------------ real training

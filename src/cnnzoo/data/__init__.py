@@ -52,6 +52,7 @@ class ImageData:
     std: tuple[float, ...]
     source: str = ""
     extra: dict = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # images left out because they could not be decoded
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -60,7 +61,8 @@ class ImageData:
         """The first ``n`` images (all of them when ``n`` is None or 0)."""
         if not n or n >= len(self):
             return self
-        return ImageData(self.images[:n], self.labels[:n], self.classes, self.mean, self.std, self.source)
+        return ImageData(self.images[:n], self.labels[:n], self.classes, self.mean, self.std, self.source,
+                         skipped=self.skipped)
 
 
 def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -71,10 +73,11 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
 
 
 def load_data(data: str | os.PathLike | None = None, split: str = "train", in_chans: int = 1,
-              img_size: int = 28) -> ImageData:
+              img_size: int = 28, strict: bool = True) -> ImageData:
     """Load a split: Fashion-MNIST (``data`` None/"fashion-mnist" or a directory with its IDX files; splits
     "train" and "test"), or an ImageFolder directory with ``train/`` and ``val/`` (``split`` "test" maps to
-    ``val/`` if ``test/`` is absent).
+    ``val/`` if ``test/`` is absent). ``strict=False``: a folder's undecodable images are left out with a
+    warning naming each, and listed in the result's ``skipped``.
     """
     if is_fashion_mnist(data):
         if split not in FASHION_MNIST_SPLITS:
@@ -102,9 +105,10 @@ def load_data(data: str | os.PathLike | None = None, split: str = "train", in_ch
     train_classes = None
     if sub != "train" and (root / "train").is_dir():
         train_classes = list_classes(root / "train")
-    images, labels, classes = load_image_folder(root, sub, in_chans, img_size, train_classes)
+    skipped: list[str] | None = None if strict else []
+    images, labels, classes = load_image_folder(root, sub, in_chans, img_size, train_classes, skipped)
     mean, std = _channel_stats(images)
-    return ImageData(images, labels, classes, mean, std, f"folder:{root / sub}")
+    return ImageData(images, labels, classes, mean, std, f"folder:{root / sub}", skipped=skipped or [])
 
 
 def iterate_batches(n: int, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, rank: int = 0,

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from cnnzoo.data.decode import decode_image
+from cnnzoo._warn import warn_user
+from cnnzoo.data.decode import ImageDecodeError, decode_image
 from cnnzoo.data.transforms import to_tensor
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes", "FolderSplit", "scan_image_folder",
@@ -104,11 +105,14 @@ def scan_image_folder(root: str | os.PathLike, split: str, classes: list[str] | 
 
 
 def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_size: int,
-                      classes: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+                      classes: list[str] | None = None, skipped: list[str] | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Images uint8 (N, C, S, S), labels int64 (N,) and class names of ``root/split``.
 
     ``classes`` (those of the training split) fixes the labels; a class folder of ``split`` outside it
-    is an error, and so is a class folder without images.
+    is an error, and so is a class folder without images. An image that cannot be decoded is an
+    :class:`~cnnzoo.data.decode.ImageDecodeError`; given a ``skipped`` list, it is left out instead, with
+    one warning naming it, and its name appended to the list.
     """
     split_dir = Path(root) / split
     if not Path(root).is_dir():
@@ -132,6 +136,15 @@ def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_si
         if not files:
             raise _no_images(cls_dir)
         for f in files:
-            images.append(load_image(f, in_chans, img_size))
+            try:
+                images.append(load_image(f, in_chans, img_size))
+            except ImageDecodeError as err:
+                if skipped is None:
+                    raise
+                warn_user(f"skipped an image that cannot be decoded: {err}")
+                skipped.append(str(f))
+                continue
             labels.append(idx)
+        if idx not in labels:
+            raise ValueError(f"{cls_dir}: none of its {len(files)} image(s) can be decoded (skipped: see the warnings)")
     return torch.stack(images), torch.tensor(labels, dtype=torch.int64), classes

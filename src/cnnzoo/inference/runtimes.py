@@ -164,6 +164,11 @@ class OnnxRuntimeBackend:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # No busy-waiting worker threads between runs: with ONNX Runtime's default spinning, an OpenVINO or
+        # PyTorch model run after it in the same process ran 1.5× slower (mobilenet_v3_large, batch 1,
+        # 7.7 against 4.7 ms), which also skewed deploy's own comparison; a camera pipeline shares its
+        # cores with other work the same way (BENCHMARKS.md, "Deployment runtimes").
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])

@@ -81,6 +81,11 @@ class InMemoryBatches:
         return len(self.data)
 
     @property
+    def skipped(self) -> list[str]:
+        """Images of the folder left out when it was loaded, because they could not be decoded."""
+        return self.data.skipped
+
+    @property
     def steps_per_epoch(self) -> int:
         return self._steps
 

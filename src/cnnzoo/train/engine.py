@@ -26,7 +26,7 @@ from cnnzoo.checkpoint import header_for
 from cnnzoo.device import bf16_emulation_warning, resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.train.augment import BatchAugment
-from cnnzoo.train.batches import to_float
+from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.evaluation import EvalResult, evaluate
@@ -243,7 +243,7 @@ def _skipped(data: RunData, distributed: bool, device: torch.device) -> dict[str
     """The images skipped because they could not be decoded: their count over all ranks and their names."""
     names = sorted(set(data.skipped))
     count = len(data.skipped)
-    if distributed:
+    if distributed and not isinstance(data.train, InMemoryBatches):  # in memory, every rank loads every image
         import torch.distributed as dist
 
         t = torch.tensor([count], dtype=torch.int64, device=device)

@@ -48,7 +48,7 @@ class RunData:
 
     @property
     def skipped(self) -> list[str]:
-        """Images skipped so far because they could not be decoded (streamed sources)."""
+        """Images skipped so far because they could not be decoded."""
         return [*getattr(self.train, "skipped", []), *getattr(self.test, "skipped", [])]
 
 
@@ -108,8 +108,9 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
     n_train = len(folder[0]) if folder else 0
     how = choose_data_cache(cfg.data_cache, kind, min(n_train, cfg.train_subset or n_train), in_chans, img_size)
     if how == "memory":
-        train_data = load_data(cfg.data, "train", in_chans, img_size).subset(cfg.train_subset)
-        test_data = load_data(cfg.data, "test", in_chans, img_size).subset(cfg.test_subset)
+        strict = cfg.strict_data
+        train_data = load_data(cfg.data, "train", in_chans, img_size, strict).subset(cfg.train_subset)
+        test_data = load_data(cfg.data, "test", in_chans, img_size, strict).subset(cfg.test_subset)
         test_data.mean, test_data.std = train_data.mean, train_data.std
         source = InMemoryBatches(train_data, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank,
                                  world_size=world_size)
