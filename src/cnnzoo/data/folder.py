@@ -76,9 +76,8 @@ class FolderSplit:
         return {c: self.labels.count(i) for i, c in enumerate(self.classes)}
 
 
-def scan_image_folder(root: str | os.PathLike, split: str, classes: list[str] | None = None) -> FolderSplit:
-    """List ``root/split/<class>/<image>`` without reading an image. At least two classes, none of them
-    empty; with ``classes`` (the training split's) the split must hold exactly those classes."""
+def _split_dir(root: str | os.PathLike, split: str) -> Path:
+    """``root/split``, or one error saying which of the two is missing and what an image folder holds."""
     split_dir = Path(root) / split
     if not Path(root).is_dir():
         raise FileNotFoundError(f"{root}: no such data directory (expected Fashion-MNIST IDX files, an image "
@@ -86,6 +85,13 @@ def scan_image_folder(root: str | os.PathLike, split: str, classes: list[str] | 
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: no such directory (an image folder needs {root}/train and "
                                 f"{root}/val, each with one sub-directory per class)")
+    return split_dir
+
+
+def scan_image_folder(root: str | os.PathLike, split: str, classes: list[str] | None = None) -> FolderSplit:
+    """List ``root/split/<class>/<image>`` without reading an image. At least two classes, none of them
+    empty; with ``classes`` (the training split's) the split must hold exactly those classes."""
+    split_dir = _split_dir(root, split)
     present = list_classes(split_dir)
     if classes is not None and present != list(classes):
         extra, missing = sorted(set(present) - set(classes)), sorted(set(classes) - set(present))
@@ -114,13 +120,7 @@ def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_si
     :class:`~cnnzoo.data.decode.ImageDecodeError`; given a ``skipped`` list, it is left out instead, with
     one warning naming it, and its name appended to the list.
     """
-    split_dir = Path(root) / split
-    if not Path(root).is_dir():
-        raise FileNotFoundError(f"{root}: no such data directory (expected Fashion-MNIST IDX files, an image "
-                                f"folder with train/ and val/, or WebDataset shards)")
-    if not split_dir.is_dir():
-        raise FileNotFoundError(f"{split_dir}: no such directory (an image folder needs {root}/train and "
-                                f"{root}/val, each with one sub-directory per class)")
+    split_dir = _split_dir(root, split)
     present = list_classes(split_dir)
     classes = classes or present
     unknown = sorted(set(present) - set(classes))

@@ -3,8 +3,6 @@ report with a table, and a plot of proxy accuracy against measured latency (and 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +12,7 @@ from cnnzoo.checkpoint import atomic_write, write_text
 from cnnzoo.search.objectives import pareto_front
 from cnnzoo.tables import format_table
 
-__all__ = ["write_csv", "trial_rows", "plot_points", "write_report"]
+__all__ = ["trial_rows", "plot_points", "write_report"]
 
 
 def trial_rows(study: Any) -> list[dict[str, Any]]:
@@ -33,19 +31,6 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
             if t.datetime_complete and t.datetime_start else None
         rows.append(row)
     return rows
-
-
-def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write ``rows`` as CSV atomically (a reader, or a kill, never sees half a file)."""
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    return write_text(path, buf.getvalue())
 
 
 def plot_points(path: str | Path, points: Sequence[dict[str, Any]], x_keys: Sequence[tuple[str, str]],

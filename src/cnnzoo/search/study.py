@@ -23,7 +23,8 @@ from typing import Any
 from tqdm import tqdm
 
 from cnnzoo.search._deps import require_optuna
-from cnnzoo.search.report import trial_rows, write_csv
+from cnnzoo.search.report import trial_rows
+from cnnzoo.train.report import write_csv
 
 __all__ = ["open_study", "finished_trials", "run_study", "TrialProgress"]
 

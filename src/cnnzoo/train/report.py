@@ -17,6 +17,8 @@ __all__ = ["write_csv", "plot_curves", "plot_confusion", "format_table", "confus
 
 
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` (dicts; the columns in order of first appearance) as CSV, atomically: a reader, or a
+    kill, never sees half a file. No rows: nothing is written."""
     if not rows:
         return
     keys: list[str] = []
