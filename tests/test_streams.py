@@ -4,6 +4,10 @@ of the in-memory path, exact resume at an epoch boundary, and `cnnzoo eval` / `c
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +197,15 @@ def test_eval_cli_on_a_folder_with_the_model_data_config(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "sh"), "--workers", "1",
                  "--out", str(tmp_path / "ev")]) == 0
     assert "6 of 6 images at 32 px" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_over_shards(tmp_path):
+    """Two gloo ranks over shards: disjoint shares whose union is the epoch, then identical weights
+    after training (benchmarks/data_torchrun.py, at a tenth of its benchmark size)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "data_torchrun.py"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541",
+                          str(script), "--work", str(tmp_path), "--images", "200"],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert re.search(r"\|\s*2\s*\|\s*200\s*\|\s*True\s*\|\s*True\s*\|", res.stdout), res.stdout[-2000:]
