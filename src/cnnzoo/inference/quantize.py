@@ -8,8 +8,9 @@ Weights are quantised symmetrically per output channel (int8), activations per t
 the min/max seen on the calibration images. Convolutions are quantised — nearly all of a backbone's
 work — except the first one and the network's last layer, and fully connected layers stay in float: a
 small share of the work and much of the accuracy. On the shipped Fashion-MNIST weights this brought
-LeNet-5's top-1 drop from 0.67 points (every convolution and linear layer in int8) to 0.44. OpenVINO's NNCF would quantise the same graph, but needs
-scipy and scikit-learn besides; ONNX Runtime is already part of the ``deploy`` extra.
+LeNet-5's top-1 drop from 0.67 points (every convolution and linear layer in int8) to 0.44. OpenVINO's
+NNCF would quantise the same graph, but needs scipy and scikit-learn besides; ONNX Runtime is already
+part of the ``deploy`` extra.
 
 The guard: top-1 of the float model and of the int8 model on the validation split; the int8 model is
 kept only when it loses at most ``max_drop`` percentage points.
