@@ -9,6 +9,7 @@ An image that fails to decode becomes a :class:`BadSample` that :func:`collate_s
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import random
 import re
@@ -22,8 +23,8 @@ import torch
 
 from cnnzoo.data.decode import ImageDecodeError
 
-__all__ = ["BadSample", "Batch", "collate_skipping", "FolderDataset", "EpochBatchSampler", "ShardStream",
-           "TransformCache", "sample_seed", "shard_error", "ShardError", "SAMPLE_IMAGE_KEYS"]
+__all__ = ["BadSample", "Batch", "bounded_heap_worker", "collate_skipping", "FolderDataset", "EpochBatchSampler",
+           "ShardStream", "TransformCache", "sample_seed", "shard_error", "ShardError", "SAMPLE_IMAGE_KEYS"]
 
 #: the keys an image may have in a shard sample (its file extension inside the tar)
 SAMPLE_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
@@ -59,6 +60,21 @@ def collate_skipping(items: Sequence[tuple[Any, int]]) -> Batch:
     if not good:
         return Batch(torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), bad)
     return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), bad)
+
+
+def bounded_heap_worker(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's worker_init_fn signature
+    """``worker_init_fn`` of the streamed sources: a decoded image (> 128 KiB) gets its own mapping, given
+    back to the system when freed. glibc otherwise raises its mmap threshold after the first frees and
+    serves later images from a heap that fragments: each worker grew to ~800 MB over 100,000 ImageNet-sized
+    JPEGs, against ~240 MB with the threshold fixed (BENCHMARKS.md, "Data loading"). No-op off glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h); setting it also stops its dynamic adjustment
 
 
 class TransformCache:

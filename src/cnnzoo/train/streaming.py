@@ -22,6 +22,7 @@ from cnnzoo.data.streams import (
     FolderDataset,
     ShardStream,
     TransformCache,
+    bounded_heap_worker,
     collate_skipping,
 )
 
@@ -82,7 +83,7 @@ class LoaderBatches:
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory)
         if workers > 0:
-            kw.update(persistent_workers=True, prefetch_factor=4)
+            kw.update(persistent_workers=True, prefetch_factor=4, worker_init_fn=bounded_heap_worker)
         if isinstance(dataset, FolderDataset):
             share = -(-num_images // world_size) if shuffle else len(range(rank, num_images, world_size))
             self._sampler = EpochBatchSampler(num_images, batch_size, shuffle, seed, rank, world_size,
