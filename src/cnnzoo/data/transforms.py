@@ -5,9 +5,9 @@
   The crop box is drawn exactly as torchvision's ``RandomResizedCrop.get_params`` draws it (ten tries,
   then the central crop of the clamped aspect ratio) from the global torch RNG, so the same seed gives
   the same boxes as torchvision, and a DataLoader's per-worker seeding makes an epoch reproducible.
-  The transform decodes the file itself, knowing the box first: a JPEG is decoded at reduced size
-  (Pillow's draft mode: 1/2, 1/4 or 1/8; simplejpeg: any of libjpeg's M/8 scales) whenever the box
-  still covers at least ``size`` pixels at that scale.
+  The transform decodes the file itself (libjpeg-turbo for plain JPEGs), knowing the box first, and
+  resizes the uncopied crop with PyTorch's uint8 antialiased kernel; a JPEG is decoded at 1/2, 1/4 or
+  1/8 size when the crop is downscaled at least 2×.
 * :class:`EvalTransform`: resize the shorter side to ``floor(size / crop_pct)`` then center-crop
   ``size`` (torchvision's ``Resize`` + ``CenterCrop``, timm's eval transform), on the Pillow image,
   pixel for pixel as torchvision does it on a Pillow image.
