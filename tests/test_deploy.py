@@ -179,11 +179,10 @@ def test_bench_and_profile_measure_each_runtime(tmp_path, capsys):
 
 def test_int8_quantises_the_inner_convolutions_only(tmp_path):
     from cnnzoo.inference.quantize import quantize_onnx
+    from cnnzoo.inference.runtimes import write_onnx
 
     onnx = pytest.importorskip("onnx")
-    model = cnnzoo.create_model("lenet5").eval()
-    path = tmp_path / "lenet5.onnx"
-    torch.onnx.export(model, torch.randn(4, 1, 32, 32), str(path), dynamo=False, input_names=["x"])
+    path = write_onnx(cnnzoo.create_model("lenet5"), tmp_path / "lenet5.onnx", (4, 1, 32, 32))
     out = quantize_onnx(path, tmp_path / "lenet5.int8.onnx", torch.randn(8, 1, 32, 32), batch=4)
     graph = onnx.load(str(out)).graph
     made_by = {o: n.op_type for n in graph.node for o in n.output}
