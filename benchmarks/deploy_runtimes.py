@@ -87,12 +87,14 @@ def _variants(name: str, batch: int, size: int, bf16_torch: bool, bf16_ov: bool)
 
 @torch.no_grad()
 def _race(variants: dict, shape: tuple[int, ...], rounds: int, warmup: int, repeats: int) -> dict[str, float]:
-    """Median over interleaved rounds of each variant's median latency (ms)."""
+    """Median over interleaved rounds of each variant's median latency (ms); each round starts one variant
+    later, so that none is always timed right after the same other one."""
     x = torch.randn(*shape)
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(rounds):
-        for key, fn in variants.items():
-            times[key].append(measure_latency(fn, x, warmup=warmup, repeats=repeats)["median_ms"])
+    keys = list(variants)
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    for r in range(rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            times[key].append(measure_latency(variants[key], x, warmup=warmup, repeats=repeats)["median_ms"])
     return {k: statistics.median(ts) for k, ts in times.items()}
 
 
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", type=lambda t: t.split(","), default=DEFAULT_MODELS)
     p.add_argument("--batch", type=lambda t: [int(v) for v in t.split(",")], default=[1, 16])
     p.add_argument("--img-size", type=int, default=224)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--no-int8", action="store_true", help="skip the int8 speed row and the Fashion-MNIST accuracy")

@@ -55,6 +55,25 @@ def test_auto_chooses_the_fastest_and_engines_keep_the_kind_given():
         cnnzoo.deploy(model, "onnxruntime", dtype="bf16")
 
 
+def test_auto_times_in_rotated_interleaved_rounds_and_keeps_the_median():
+    model = cnnzoo.create_model("lenet5")
+    pairs = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")]
+    order, calls = [], {}
+
+    def measure(engine, x):  # ORT is slow once (a noisy neighbour); its median is still the fastest
+        order.append(engine.runtime)
+        calls[engine.runtime] = calls.get(engine.runtime, 0) + 1
+        if engine.runtime == "onnxruntime":
+            return 50.0 if calls["onnxruntime"] == 2 else 1.0
+        return {"torch": 3.0, "openvino": 2.0}[engine.runtime]
+
+    engine = cnnzoo.deploy(model, candidates=pairs, measure=measure, rounds=3)
+    t, o, v = "torch", "onnxruntime", "openvino"
+    assert order == [t, o, v, o, v, t, v, t, o]  # each round starts one later: none always follows the same
+    assert engine.runtime == "onnxruntime"
+    assert {c.runtime: c.latency_ms for c in engine.report.candidates} == {t: 3.0, o: 1.0, v: 2.0}
+
+
 def test_a_faster_runtime_that_disagrees_is_rejected(monkeypatch):
     build = engine_mod._build_backend
 

@@ -209,3 +209,28 @@ def test_torchrun_two_processes_over_shards(tmp_path):
                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert re.search(r"\|\s*2\s*\|\s*200\s*\|\s*True\s*\|\s*True\s*\|", res.stdout), res.stdout[-2000:]
+
+
+_HEAP_PROBE = """
+import ctypes, sys
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+if sys.argv[1] == "bounded":
+    from cnnzoo.data.streams import bounded_heap_worker
+    bounded_heap_worker(0)
+libc.free(libc.malloc(4 << 20))  # freeing a mapped 4 MiB block: glibc raises its mmap threshold past it
+p = libc.malloc(1 << 20)  # an image-sized block after that
+heap = next(tuple(int(v, 16) for v in line.split()[0].split("-"))
+            for line in open("/proc/self/maps") if line.rstrip().endswith("[heap]"))
+print("heap" if heap[0] <= p < heap[1] else "mapped")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc/self/maps")
+def test_bounded_heap_worker_keeps_image_sized_blocks_off_the_heap():
+    """Without it glibc serves a 1 MiB block from the heap once a 4 MiB one was freed (the fragmentation of
+    BENCHMARKS.md, "Data loading"); with it the block gets its own mapping, given back when freed."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    where = {mode: subprocess.run([sys.executable, "-c", _HEAP_PROBE, mode], env=env, capture_output=True,
+                                  text=True, timeout=60).stdout.strip() for mode in ("default", "bounded")}
+    assert where == {"default": "heap", "bounded": "mapped"}

@@ -159,7 +159,7 @@ def trained_run(tmp_path_factory):
         pytest.skip("Fashion-MNIST not installed")
     out = tmp_path_factory.mktemp("runs")
     torch.manual_seed(0)
-    cfg = TrainConfig(**TINY, epochs=2, batch_size=32, train_subset=3200, test_subset=1000, ema=True,
+    cfg = TrainConfig(**TINY, epochs=2, batch_size=16, train_subset=1600, test_subset=1000, ema=True,
                       crop_padding=1, label_smoothing=0.1, out_dir=str(out), name="short")
     return train(cfg), out / "short"
 
@@ -293,9 +293,10 @@ RESUME_ARGS = ["train", "--set", "model_kwargs={batch_norm: true}", "--img-size"
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_identical_weights(tmp_path):
     out = str(tmp_path)
-    ref = subprocess.run(_cli([*RESUME_ARGS, "--out-dir", out, "--name", "ref"]), env=_env(), capture_output=True,
-                         text=True, timeout=600)
-    assert ref.returncode == 0, ref.stderr
+    # the uninterrupted reference and the run to be killed side by side (one thread each, on two cores)
+    ref_err = open(tmp_path / "ref.err", "w")  # noqa: SIM115 - closed once the run has ended
+    ref = subprocess.Popen(_cli([*RESUME_ARGS, "--out-dir", out, "--name", "ref"]), env=_env(),
+                           stdout=subprocess.DEVNULL, stderr=ref_err)
     proc = subprocess.Popen(_cli([*RESUME_ARGS, "--out-dir", out, "--name", "cut"]), env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckpt, state = tmp_path / "cut" / "last.safetensors", tmp_path / "cut" / "last.state.pt"
@@ -305,6 +306,9 @@ def test_resume_after_sigkill_gives_identical_weights(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    ref_code = ref.wait(timeout=600)
+    ref_err.close()
+    assert ref_code == 0, (tmp_path / "ref.err").read_text()
     killed_at = torch.load(state, weights_only=True)["epoch"]
     assert 1 <= killed_at < 4
     res = subprocess.run(_cli(["train", "--resume", str(tmp_path / "cut")]), env=_env(), capture_output=True,

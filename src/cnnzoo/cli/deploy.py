@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-images", type=positive_int, default=300, help="int8: calibration images (default 300)")
     p.add_argument("--val-images", type=positive_int, default=None,
                    help="int8: validation images scored (default: the whole split)")
-    p.add_argument("--rounds", type=positive_int, default=3, help="interleaved timing rounds (default 3)")
+    p.add_argument("--rounds", type=positive_int, default=5, help="interleaved timing rounds (default 5)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="where to write (default: deploy/ beside the checkpoint, or ./deploy-MODEL)")
     p.set_defaults(handler=_deploy)

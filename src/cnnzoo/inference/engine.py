@@ -323,19 +323,22 @@ def _agreement(engine: Engine, inputs: list[torch.Tensor], refs: list[torch.Tens
 
 
 def default_measure(engine: Engine, x: torch.Tensor) -> float:
-    """The median latency (ms) of ``engine(x)``: 2 warm-up calls, 5 timed (``measure_latency``); ``deploy``
-    takes the median over its interleaved rounds."""
-    return measure_latency(engine, x, warmup=2, repeats=5)["median_ms"]
+    """The median latency (ms) of ``engine(x)``: 1 warm-up call, then at least 3 timed calls and as many as
+    fit in 0.3 s (``measure_latency``), so fast models are timed over many calls and slow ones stay cheap;
+    ``deploy`` takes the median over its interleaved rounds."""
+    return measure_latency(engine, x, warmup=1, repeats=3, min_time_s=0.3)["median_ms"]
 
 
 def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, str], Candidate],
                  input_shape: tuple[int, ...], measure: Measure, rounds: int) -> None:
-    """Interleaved rounds (A, B, C, A, B, C, …) so that a noisy neighbour slows every candidate alike."""
+    """Interleaved rounds so that a noisy neighbour slows every candidate alike, each round starting one
+    candidate later (A B C, B C A, C A B, …) so that none is always timed right after the same other one."""
     x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(1))
-    times: dict[tuple[str, str], list[float]] = {k: [] for k in engines}
-    for _ in range(rounds):
-        for key, engine in engines.items():
-            times[key].append(float(measure(engine, x)))
+    keys = list(engines)
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
+    for r in range(rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            times[key].append(float(measure(engines[key], x)))
     for key, ts in times.items():
         cands[key].latency_ms = statistics.median(ts)
 
@@ -417,7 +420,7 @@ def deploy(
     val_images: int | None = None,
     candidates: Sequence[tuple[str, str]] | None = None,
     measure: Measure | None = None,
-    rounds: int = 3,
+    rounds: int = 5,
 ) -> Engine:
     """Put a model on a runtime: ``runtime`` ``"torch"``, ``"onnxruntime"``, ``"openvino"`` or ``"auto"``
     (measure the candidates here, keep the fastest that agrees with eager fp32; see the module docstring).
