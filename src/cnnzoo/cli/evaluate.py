@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 from pathlib import Path
@@ -16,15 +15,13 @@ from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, read_header, wr
 from cnnzoo.cli._types import positive_int
 from cnnzoo.data import load_data, load_image
 from cnnzoo.data.config import resolve_data_config
-from cnnzoo.data.folder import IMAGE_EXTENSIONS, scan_image_folder
-from cnnzoo.data.shards import find_shards
-from cnnzoo.data.transforms import EvalTransform
+from cnnzoo.data.folder import IMAGE_EXTENSIONS
 from cnnzoo.device import resolve_device
 from cnnzoo.registry import model_info
 from cnnzoo.train import evaluate
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion
-from cnnzoo.train.sources import data_kind, subset_split
-from cnnzoo.train.streaming import LoaderBatches, default_workers, folder_dataset, per_channel, shard_dataset
+from cnnzoo.train.sources import data_kind, eval_source
+from cnnzoo.train.streaming import LoaderBatches
 from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
 
 __all__ = ["add_parser"]
@@ -129,26 +126,10 @@ def _streamed(args: argparse.Namespace, data_arg: str, model: nn.Module, header:
               device: torch.device) -> tuple[LoaderBatches, int]:
     """An image folder's split or shards' val split, read with the model's data config."""
     # a cnnzoo checkpoint's header gives its size and normalisation; a torchvision/timm file gets its authors'
-    dc = resolve_data_config(model if read_header(path) is not None else header.model)
-    make = functools.partial(EvalTransform, crop_pct=dc.eval_crop_pct, interpolation=dc.interpolation,
-                             channels=header.in_chans)
-    size = dc.test_input_size
-    workers = args.workers if args.workers is not None else default_workers()
-    mean, std = per_channel(dc.mean, header.in_chans), per_channel(dc.std, header.in_chans)
-    common = dict(mean=mean, std=std, batch_size=args.batch_size, img_size=size,
-                  shuffle=False, workers=workers, pin_memory=device.type == "cuda")
-    if data_kind(data_arg) == "shards":
-        shards = find_shards(data_arg)
-        return LoaderBatches(shard_dataset(shards.val, make, shuffle=False, seed=0, rank=0, world_size=1),
-                             classes=shards.classes, source=f"shards:{shards.directory} (val)",
-                             num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common), size
-    root = Path(data_arg)
-    split = args.split if args.split != "test" or (root / "test").is_dir() else "val"
-    train_classes = scan_image_folder(root, "train").classes if (root / "train").is_dir() else None
-    fs = scan_image_folder(root, split, train_classes)
-    files, labels = subset_split(fs, args.subset)  # drawn at random: the folder lists one class after another
-    return LoaderBatches(folder_dataset(files, labels, make), classes=fs.classes, source=f"folder:{fs.root}",
-                         num_images=len(files), **common), size
+    config = resolve_data_config(model if read_header(path) is not None else header.model)
+    source = eval_source(data_arg, args.split, config, header.in_chans, args.batch_size, args.subset,
+                         args.workers, pin_memory=device.type == "cuda")
+    return source, config.test_input_size
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from cnnzoo.data import is_fashion_mnist, load_data
-from cnnzoo.data.config import resolve_data_config
+from cnnzoo.data.config import DataConfig, resolve_data_config
 from cnnzoo.data.folder import FolderSplit, scan_image_folder
 from cnnzoo.data.shards import find_shards, is_shards
 from cnnzoo.data.transforms import EvalTransform, TrainTransform
@@ -26,11 +26,12 @@ from cnnzoo.train.streaming import (
     choose_data_cache,
     default_workers,
     folder_dataset,
+    per_channel,
     shard_dataset,
     stats_for,
 )
 
-__all__ = ["RunData", "load_run_data", "data_kind", "scan_folder_splits", "subset_split"]
+__all__ = ["RunData", "load_run_data", "eval_source", "data_kind", "scan_folder_splits", "subset_split"]
 
 
 @dataclass
@@ -148,3 +149,32 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                          classes=shards.classes, source=f"shards:{shards.directory} (val)", shuffle=False,
                          num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
     return RunData(train, test, in_chans, img_size)
+
+
+def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_size: int,
+                subset: int | None = None, workers: int | None = None, pin_memory: bool = False) -> LoaderBatches:
+    """An image folder's ``split`` (``test`` falls back to ``val`` where there is no ``test/``; checked against
+    ``train/``'s classes where there is one) or a shard directory's val split, streamed in order with the
+    evaluation transform of ``config`` (resize to ``test_input_size / crop_pct``, center crop) at
+    ``config.test_input_size``; ``subset`` images of a folder drawn at random (seed 0)."""
+    from pathlib import Path
+
+    make = functools.partial(EvalTransform, crop_pct=config.eval_crop_pct, interpolation=config.interpolation,
+                             channels=in_chans)
+    common = dict(mean=per_channel(config.mean, in_chans), std=per_channel(config.std, in_chans),
+                  batch_size=batch_size, img_size=config.test_input_size, shuffle=False,
+                  workers=default_workers() if workers is None else workers, pin_memory=pin_memory)
+    if data_kind(data) == "shards":
+        shards = find_shards(data)
+        if not shards.val:
+            raise ValueError(f"{shards.directory}: the shard index has no val split to evaluate on")
+        return LoaderBatches(shard_dataset(shards.val, make, shuffle=False, seed=0, rank=0, world_size=1),
+                             classes=shards.classes, source=f"shards:{shards.directory} (val)",
+                             num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
+    root = Path(data)
+    split = split if split != "test" or (root / "test").is_dir() else "val"
+    train_classes = scan_image_folder(root, "train").classes if (root / "train").is_dir() else None
+    folder = scan_image_folder(root, split, train_classes)
+    files, labels = subset_split(folder, subset)
+    return LoaderBatches(folder_dataset(files, labels, make), classes=folder.classes, source=f"folder:{folder.root}",
+                         num_images=len(files), **common)
