@@ -210,6 +210,33 @@ def test_tiny_arch_search_latency_objective_with_comparison(tmp_path):
 
 
 @needs_fmnist
+def test_a_trial_below_the_pruner_stops_after_its_first_evaluation(tmp_path):
+    """The objective reports MnasNet's reward at each intermediate evaluation; a pruner that says stop ends
+    the trial there (state PRUNED, the accuracy reached recorded, no more training)."""
+    import optuna
+
+    from cnnzoo.search.arch import _objective
+    from cnnzoo.search.proxy import load_proxy_data
+
+    class StopEverything(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    task = ProxyTask(img_size=32, train_images=64, test_images=32, max_steps=4, batch_size=16, evals=2)
+    cfg = ArchSearch(space=TINY_SPACE, target_latency_ms=1.0, deploy=TINY_DEPLOY, trials=1, out=str(tmp_path),
+                     progress=False)
+    study = optuna.create_study(direction="maximize", pruner=StopEverything(),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(_objective(cfg, load_proxy_data(task), task), n_trials=1)
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.PRUNED
+    assert list(t.intermediate_values) == [0]  # evaluated after step 2 of 4, then stopped
+    acc, lat = t.user_attrs["accuracy"], t.user_attrs["latency_ms"]
+    assert t.intermediate_values[0] == pytest.approx(mnasnet_reward(acc, lat, 1.0))
+    assert "step_time_ms" not in t.user_attrs  # training never finished
+
+
+@needs_fmnist
 def test_tiny_arch_search_training_aware_multi_objective(tmp_path):
     cfg = ArchSearch(space=TINY_SPACE, target_latency_ms=1.0, objective="training", multi_objective=True,
                      deploy=TINY_DEPLOY, trials=2, out=str(tmp_path), progress=False)
