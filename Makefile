@@ -36,8 +36,10 @@ lint: venv
 
 # The suite of a clean machine: side-by-side checks against timm/torchvision (tests marked
 # needs_oracle) are skipped here even where the oracle env exists; `make test-oracle` runs them.
+# Two pytest-xdist workers, one test file each at a time (a file's module fixtures run once), one
+# PyTorch thread each (tests/conftest.py): both cores stay busy through the single-threaded parts.
 test: venv data lint
-	CNNZOO_ORACLE=none $(PY) -m pytest -q --durations=15
+	CNNZOO_ORACLE=none $(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 ORACLE_ENV ?= /tmp/reference-env
 test-oracle: venv
