@@ -30,6 +30,7 @@ from cnnzoo.search import (  # noqa: E402
     flops_ratio,
     load_proxy_data,
     search_scaling,
+    seeded_build,
 )
 from cnnzoo.search.candidate import measure_cost, train_candidate  # noqa: E402
 
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label, coeffs in (("found", found), ("paper", PAPER_COEFFICIENTS)):
         for phi in (1, 2):
-            model = cnnzoo.scale_model(args.base, phi, *coeffs, num_classes=data.num_classes,
-                                       in_chans=data.in_chans, **kwargs)
+            model = seeded_build(task, lambda c=coeffs, p=phi: cnnzoo.scale_model(
+                args.base, p, *c, num_classes=data.num_classes, in_chans=data.in_chans, **kwargs))
             size = max(round(task.img_size * coeffs[2] ** phi), model.min_size)
             m = measure_cost(model, deploy, round(args.img_size * coeffs[2] ** phi))
             train_candidate(model, m, data, task, img_size=size)

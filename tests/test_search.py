@@ -27,11 +27,14 @@ from cnnzoo.search import (
     SearchSpace,
     coefficient_grid,
     flops_ratio,
+    load_proxy_data,
     mnasnet_reward,
     model_latency,
     pareto_front,
     search_arch,
     search_scaling,
+    seeded_build,
+    train_proxy,
     training_aware_reward,
 )
 from cnnzoo.train import TrainConfig, train
@@ -257,6 +260,25 @@ def test_tiny_scaling_search_writes_coefficients_scale_model_reads(tmp_path):
     m = cnnzoo.scale_model("mbconv", phi=1, coefficients=tmp_path / "coefficients.json", arch=TINY_ARCH, device="meta")
     assert m.model_info.scaling["alpha"] == saved["alpha"] and m.model_info.scaling["gamma"] == saved["gamma"]
     assert "α·β²·γ²" in (tmp_path / "report.md").read_text()
+    # the chosen candidate trained again from its seeded weights scores what the grid recorded
+    a, b, g = saved["alpha"], saved["beta"], saved["gamma"]
+    again = seeded_build(TINY_TASK, lambda: cnnzoo.scale_model("mbconv", 1.0, a, b, g, num_classes=10, in_chans=1,
+                                                               arch=TINY_ARCH))
+    size = max(round(TINY_TASK.img_size * g), again.min_size)
+    assert train_proxy(again, load_proxy_data(TINY_TASK), TINY_TASK, size).accuracy == saved["proxy_accuracy"]
+
+
+def test_a_candidate_starts_from_the_same_weights_in_every_trial():
+    build = lambda: cnnzoo.create_model("mbconv", arch=TINY_ARCH, num_classes=10, in_chans=1)  # noqa: E731
+    state = torch.get_rng_state()
+    first = seeded_build(TINY_TASK, build)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is left as it was
+    torch.rand(7)
+    second = seeded_build(TINY_TASK, build)
+    assert all(torch.equal(x, y) for x, y in zip(first.state_dict().values(), second.state_dict().values(),
+                                                  strict=True))
+    other = seeded_build(ProxyTask(seed=1), build)
+    assert not torch.equal(other.state_dict()["features.0.0.weight"], first.state_dict()["features.0.0.weight"])
 
 
 def _finished(db: Path) -> list[tuple[int, str]]:

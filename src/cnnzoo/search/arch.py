@@ -31,7 +31,7 @@ from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, Measured, measure_cost, train_candidate
 from cnnzoo.search.latency import RUNTIMES, check_runtime
 from cnnzoo.search.objectives import mnasnet_reward, pareto_front, training_aware_reward
-from cnnzoo.search.proxy import ProxyData, ProxyTask, load_proxy_data
+from cnnzoo.search.proxy import ProxyData, ProxyTask, load_proxy_data, seeded_build
 from cnnzoo.search.report import plot_points, write_report
 from cnnzoo.search.space import SPACES, SearchSpace, sample_arch
 from cnnzoo.search.study import TrialProgress, open_study, run_study
@@ -113,7 +113,8 @@ def _objective(cfg: ArchSearch, data: ProxyData, task: ProxyTask):  # noqa: ANN2
         arch = sample_arch(trial, cfg.space, cfg.width)
         trial.set_user_attr("arch", arch)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        model = create_model("mbconv", arch=arch, num_classes=data.num_classes, in_chans=data.in_chans)
+        model = seeded_build(task, lambda: create_model("mbconv", arch=arch, num_classes=data.num_classes,
+                                                        in_chans=data.in_chans))
         m = measure_cost(model, cfg.deploy)
         for k, v in m.as_dict().items():
             if v == v:  # not NaN
@@ -153,7 +154,8 @@ def compare_models(names: tuple[str, ...], data: ProxyData, task: ProxyTask, dep
     """The zoo's models trained with the same proxy budget and measured on the same runtime."""
     rows = []
     for name in names:
-        model = create_model(name, num_classes=data.num_classes, in_chans=data.in_chans)
+        model = seeded_build(task, lambda n=name: create_model(n, num_classes=data.num_classes,
+                                                                in_chans=data.in_chans))
         m = measure_cost(model, deploy)
         bar = TrialProgress(progress, name)
         try:

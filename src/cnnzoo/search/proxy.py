@@ -22,7 +22,7 @@ from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.evaluation import evaluate
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 
-__all__ = ["ProxyTask", "ProxyData", "ProxyResult", "load_proxy_data", "train_proxy"]
+__all__ = ["ProxyTask", "ProxyData", "ProxyResult", "load_proxy_data", "seeded_build", "train_proxy"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,16 @@ def load_proxy_data(task: ProxyTask) -> ProxyData:
     test = load_data(task.data, "test", in_chans, task.img_size).subset(task.test_images)
     test.mean, test.std = train.mean, train.std
     return ProxyData(train, test)
+
+
+def seeded_build(task: ProxyTask, build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` with PyTorch's generator set to the task's seed, and restored afterwards: the same
+    architecture starts from the same weights in every trial and every process. Its proxy accuracy is then
+    a property of the architecture, not of the weights it happened to draw (they moved it by up to 14
+    points on the 47-step proxy of BENCHMARKS.md, "Scaling-coefficient search")."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(task.seed)
+        return build()
 
 
 def train_proxy(model: nn.Module, data: ProxyData, task: ProxyTask, img_size: int | None = None,

@@ -19,7 +19,7 @@ from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, measure_cost, train_candidate
 from cnnzoo.search.latency import check_runtime
 from cnnzoo.search.objectives import coefficient_grid, flops_ratio
-from cnnzoo.search.proxy import ProxyTask, load_proxy_data
+from cnnzoo.search.proxy import ProxyTask, load_proxy_data, seeded_build
 from cnnzoo.search.report import plot_points, write_report
 from cnnzoo.search.study import TrialProgress, open_study, run_study
 
@@ -73,8 +73,8 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask) -> dict[str, Any]:
 
     def objective(trial: Any) -> float:
         a, b, g = (float(v) for v in trial.suggest_categorical("coefficients", keys).split(","))
-        model = scale_model(cfg.base, 1.0, a, b, g, num_classes=data.num_classes, in_chans=data.in_chans,
-                            **cfg.base_kwargs)
+        model = seeded_build(task, lambda: scale_model(cfg.base, 1.0, a, b, g, num_classes=data.num_classes,
+                                                       in_chans=data.in_chans, **cfg.base_kwargs))
         deploy_size = round(cfg.deploy.img_size * g)  # the deployment resolution scales with γ too
         m = measure_cost(model, cfg.deploy, deploy_size)
         proxy_size = max(round(task.img_size * g), int(getattr(model, "min_size", 1)))
