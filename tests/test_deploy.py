@@ -74,6 +74,27 @@ def test_auto_times_in_rotated_interleaved_rounds_and_keeps_the_median():
     assert {c.runtime: c.latency_ms for c in engine.report.candidates} == {t: 3.0, o: 1.0, v: 2.0}
 
 
+def test_a_close_call_gets_more_rounds_among_the_close_candidates_only():
+    model = cnnzoo.create_model("lenet5")
+    pairs = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")]
+    order = []
+
+    def measure(engine, x):  # ORT and OpenVINO within 3 %: timed again; torch, 3× slower, is not
+        order.append(engine.runtime)
+        n = order.count(engine.runtime)
+        if engine.runtime == "openvino":
+            return 1.03 if n <= 3 else 0.9  # the second set of rounds shows OpenVINO ahead
+        return {"torch": 3.0, "onnxruntime": 1.0}[engine.runtime]
+
+    engine = cnnzoo.deploy(model, candidates=pairs, measure=measure, rounds=3)
+    assert order.count("torch") == 3 and order.count("onnxruntime") == order.count("openvino") == 6
+    assert order[9:] == ["onnxruntime", "openvino", "openvino", "onnxruntime", "onnxruntime", "openvino"]
+    assert engine.runtime == "openvino"  # median of 1.03 ×3 and 0.9 ×3
+    clear = cnnzoo.deploy(model, candidates=pairs, measure=_fixed({"torch": 3.0, "onnxruntime": 1.0,
+                                                                    "openvino": 2.0}), rounds=2)
+    assert clear.runtime == "onnxruntime"
+
+
 def test_a_faster_runtime_that_disagrees_is_rejected(monkeypatch):
     build = engine_mod._build_backend
 
