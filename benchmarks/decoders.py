@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from cnnzoo.analysis.latency import rotated
     from cnnzoo.tables import format_table
 
     torch.set_num_threads(1)
@@ -231,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name](d)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
+        for name in rotated(names, r):
             times[name].append(one_round(name, args.seed + r))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {times[n][-1] * 1e6 / len(data):.0f} µs"
                                                            for n in names), file=sys.stderr)

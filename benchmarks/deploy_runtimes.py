@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 import cnnzoo
-from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.analysis.latency import measure_latency, rotated
 from cnnzoo.device import device_name, native_bf16
 from cnnzoo.inference import deploy, optimize_for_inference
 from cnnzoo.inference.runtimes import openvino_native_bf16
@@ -93,7 +93,7 @@ def _race(variants: dict, shape: tuple[int, ...], rounds: int, warmup: int, repe
     keys = list(variants)
     times: dict[str, list[float]] = {k: [] for k in keys}
     for r in range(rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+        for key in rotated(keys, r):
             times[key].append(measure_latency(variants[key], x, warmup=warmup, repeats=repeats)["median_ms"])
     return {k: statistics.median(ts) for k, ts in times.items()}
 

@@ -18,7 +18,14 @@ import torch
 
 from cnnzoo.device import device_name, parse_dtype, resolve_device
 
-__all__ = ["measure_latency", "matmul_peak"]
+__all__ = ["measure_latency", "matmul_peak", "rotated"]
+
+
+def rotated(keys: list, round_index: int) -> list:
+    """The order of one interleaved timing round: ``keys`` starting ``round_index`` places later (A B C,
+    B C A, C A B, …), so that over the rounds no candidate is always timed right after the same other one."""
+    k = round_index % len(keys)
+    return keys[k:] + keys[:k]
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":

@@ -62,6 +62,9 @@ def collate_skipping(items: Sequence[tuple[Any, int]]) -> Batch:
     return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), bad)
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h); setting it also stops its dynamic adjustment
+
+
 def bounded_heap_worker(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's worker_init_fn signature
     """``worker_init_fn`` of the streamed sources: a decoded image (> 128 KiB) gets its own mapping, given
     back to the system when freed. glibc otherwise raises its mmap threshold after the first frees and
@@ -72,9 +75,6 @@ def bounded_heap_worker(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's 
     except OSError:
         return
     libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h); setting it also stops its dynamic adjustment
 
 
 class TransformCache:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.analysis.latency import measure_latency, rotated
 from cnnzoo.checkpoint import CheckpointHeader, header_for, load_checkpoint, write_text
 from cnnzoo.device import device_name, native_bf16
 from cnnzoo.factory import create_model
@@ -344,7 +344,7 @@ def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, 
 
     def run(keys: list[tuple[str, str]]) -> None:
         for r in range(rounds):
-            for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            for key in rotated(keys, r):
                 times[key].append(float(measure(engines[key], x)))
 
     run(list(engines))

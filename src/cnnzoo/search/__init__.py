@@ -18,7 +18,6 @@ from cnnzoo.search.scaling import PAPER_COEFFICIENTS, ScalingSearch, search_scal
 from cnnzoo.search.space import SPACES, SearchSpace, sample_arch
 
 __all__ = ["ArchSearch", "search_arch", "ScalingSearch", "search_scaling", "PAPER_COEFFICIENTS", "Deployment",
-           "ProxyTask", "load_proxy_data", "seeded_build", "train_proxy",
-           "RUNTIMES", "model_latency", "coefficient_grid",
-           "flops_ratio", "mnasnet_reward", "training_aware_reward", "pareto_front", "SPACES", "SearchSpace",
-           "sample_arch"]
+           "ProxyTask", "load_proxy_data", "seeded_build", "train_proxy", "RUNTIMES", "model_latency",
+           "coefficient_grid", "flops_ratio", "mnasnet_reward", "training_aware_reward", "pareto_front", "SPACES",
+           "SearchSpace", "sample_arch"]
