@@ -13,7 +13,7 @@ The optional candidates need (once):
         --turbojpeg-lib /tmp/turbo/usr/lib/x86_64-linux-gnu/libturbojpeg.so.0 --simd-python /tmp/simd/bin/python
 
 Single process, one thread. The files are read into memory first (disk reads are the same for every
-decoder), then each round times every candidate on all images, in an order rotated from round to round
+decoder), then each round times every candidate on all images, in an order balanced over the rounds (``round_order``)
 (interleaved, so that load from other processes falls on all alike); the table gives the median over
 rounds of µs per image, images/s, the speed-up over plain Pillow and the mean absolute pixel difference
 from plain Pillow's output for the same crops (0–255 scale; the draft modes differ by the DCT's own
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from cnnzoo.analysis.latency import rotated
+    from cnnzoo.analysis.latency import round_order
     from cnnzoo.tables import format_table
 
     torch.set_num_threads(1)
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name](d)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
-        for name in rotated(names, r):
+        for name in round_order(names, r):
             times[name].append(one_round(name, args.seed + r))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {times[n][-1] * 1e6 / len(data):.0f} µs"
                                                            for n in names), file=sys.stderr)

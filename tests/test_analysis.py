@@ -22,7 +22,7 @@ from cnnzoo.analysis.formulas import (
     grouped_conv1x1_mac,
     grouped_conv1x1_mac_at_flops,
 )
-from cnnzoo.analysis.latency import matmul_peak
+from cnnzoo.analysis.latency import matmul_peak, round_order
 from cnnzoo.cli import main
 from cnnzoo.device import parse_dtype, resolve_device
 
@@ -327,3 +327,34 @@ def test_cli_errors(capsys):
     assert "at least 8" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "fashion_cnn", "--batch", "1,x"])
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_round_order_is_balanced_for_position_and_predecessor(n):
+    keys = list("ABCDE"[:n])
+    period = n if n % 2 == 0 else 2 * n
+    rows = [round_order(keys, r) for r in range(period)]
+    assert all(sorted(row) == keys for row in rows)
+    follows = {(a, b): 0 for a in keys for b in keys if a != b}
+    for row in rows:
+        for a, b in zip(row, row[1:]):
+            follows[(a, b)] += 1
+    assert len(set(follows.values())) == 1  # every key right after every other equally often
+    firsts = [row[0] for row in rows]
+    assert all(firsts.count(k) == firsts.count(keys[0]) for k in keys)
+    assert round_order(keys, period) == rows[0] and round_order([], 3) == [] and round_order(["A"], 1) == ["A"]
+
+
+def test_measure_latency_returns_every_call_in_order(monkeypatch):
+    import cnnzoo.analysis.latency as latency
+
+    clock = [0.0]
+    monkeypatch.setattr(latency.time, "perf_counter", lambda: clock[0])
+    steps = iter([0.005, 0.001, 0.003])
+
+    def fn(x):  # each call takes 5, 1, then 3 ms of the fake clock
+        clock[0] += next(steps)
+
+    r = measure_latency(fn, torch.zeros(2), warmup=0, repeats=3)
+    assert r["times_ms"] == pytest.approx([5.0, 1.0, 3.0])
+    assert r["median_ms"] == pytest.approx(3.0) and r["min_ms"] == pytest.approx(1.0) and r["repeats"] == 3

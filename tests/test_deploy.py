@@ -55,7 +55,7 @@ def test_auto_chooses_the_fastest_and_engines_keep_the_kind_given():
         cnnzoo.deploy(model, "onnxruntime", dtype="bf16")
 
 
-def test_auto_times_in_rotated_interleaved_rounds_and_keeps_the_median():
+def test_auto_times_in_balanced_interleaved_rounds_and_ranks_by_the_lower_quartile():
     model = cnnzoo.create_model("lenet5")
     pairs = [("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")]
     order, calls = [], {}
@@ -69,9 +69,19 @@ def test_auto_times_in_rotated_interleaved_rounds_and_keeps_the_median():
 
     engine = cnnzoo.deploy(model, candidates=pairs, measure=measure, rounds=3)
     t, o, v = "torch", "onnxruntime", "openvino"
-    assert order == [t, o, v, o, v, t, v, t, o]  # each round starts one later: none always follows the same
+    assert order == [t, o, v, o, v, t, v, t, o]  # each round starts one later (round_order)
     assert engine.runtime == "onnxruntime"
     assert {c.runtime: c.latency_ms for c in engine.report.candidates} == {t: 3.0, o: 1.0, v: 2.0}
+    assert {c.runtime: c.median_ms for c in engine.report.candidates} == {t: 3.0, o: 1.0, v: 2.0}
+
+    # per-call times, pooled: ORT's slow calls (a neighbour) raise its median above OpenVINO's, not its
+    # lower quartile, which ranks the race
+    calls = {"onnxruntime": [1.0, 1.0, 9.0, 9.5], "openvino": [3.0, 3.0, 3.1, 3.1]}
+    engine = cnnzoo.deploy(model, candidates=pairs[1:], measure=lambda e, x: calls[e.runtime], rounds=2)
+    ort, ov = engine.report.candidates
+    assert engine.runtime == "onnxruntime" and ort.median_ms > ov.median_ms
+    assert ort.latency_ms == pytest.approx(1.0) and ov.latency_ms == pytest.approx(3.0)
+    assert "ms (q1)" in engine.report.table() and "5.00" in engine.report.table()  # ORT's median, shown
 
 
 def test_a_close_call_gets_more_rounds_among_the_close_candidates_only():
@@ -83,16 +93,18 @@ def test_a_close_call_gets_more_rounds_among_the_close_candidates_only():
         order.append(engine.runtime)
         n = order.count(engine.runtime)
         if engine.runtime == "openvino":
-            return 1.03 if n <= 3 else 0.9  # the second set of rounds shows OpenVINO ahead
+            return 1.03 if n <= 3 else 0.97  # the second set of rounds shows OpenVINO ahead
         return {"torch": 3.0, "onnxruntime": 1.0}[engine.runtime]
 
     engine = cnnzoo.deploy(model, candidates=pairs, measure=measure, rounds=3)
     assert order.count("torch") == 3 and order.count("onnxruntime") == order.count("openvino") == 6
     assert order[9:] == ["onnxruntime", "openvino", "openvino", "onnxruntime", "onnxruntime", "openvino"]
-    assert engine.runtime == "openvino"  # median of 1.03 ×3 and 0.9 ×3
+    assert engine.runtime == "openvino"  # lower quartile of 1.03 ×3 and 0.97 ×3
+    assert "a tie" in engine.report.reason and "onnxruntime fp32 1.03×" in engine.report.reason  # 1.0 / 0.97
+    assert "torch" not in engine.report.reason.split("a tie")[1]
     clear = cnnzoo.deploy(model, candidates=pairs, measure=_fixed({"torch": 3.0, "onnxruntime": 1.0,
                                                                     "openvino": 2.0}), rounds=2)
-    assert clear.runtime == "onnxruntime"
+    assert clear.runtime == "onnxruntime" and "tie" not in clear.report.reason
 
 
 def test_a_faster_runtime_that_disagrees_is_rejected(monkeypatch):

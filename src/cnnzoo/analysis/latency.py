@@ -11,21 +11,36 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from cnnzoo.device import device_name, parse_dtype, resolve_device
 
-__all__ = ["measure_latency", "matmul_peak", "rotated"]
+__all__ = ["measure_latency", "matmul_peak", "round_order"]
 
 
-def rotated(keys: list, round_index: int) -> list:
-    """The order of one interleaved timing round: ``keys`` starting ``round_index`` places later (A B C,
-    B C A, C A B, …), so that over the rounds no candidate is always timed right after the same other one."""
-    k = round_index % len(keys)
-    return keys[k:] + keys[:k]
+def round_order(keys: Sequence[Any], round_index: int) -> list[Any]:
+    """The order of round ``round_index`` of an interleaved timing: a Williams design, so that over ``n``
+    rounds (``2n`` for an odd number of keys) every key is timed at every position equally often and right
+    after every other key equally often. Neither the position in a round nor the after-effects of whatever
+    ran before (a runtime's threads still awake, caches) favour any candidate. The first ``n`` rounds
+    of three keys are plain rotations (A B C, B C A, C A B), the next three their mirror images."""
+    n = len(keys)
+    if n < 2:
+        return list(keys)
+    base, low, high = [0], 1, n - 1  # 0, 1, n-1, 2, n-2, …: every difference between neighbours once
+    while len(base) < n:
+        base.append(low)
+        low += 1
+        if len(base) < n:
+            base.append(high)
+            high -= 1
+    i = round_index % (n if n % 2 == 0 else 2 * n)
+    order = [keys[(b + i) % n] for b in base]
+    return order if i < n else order[::-1]
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -54,7 +69,8 @@ def measure_latency(
     ``repeats`` timed ones (and more until ``min_time_s`` has passed).
 
     Returns the median, mean, standard deviation, interquartile range, min and max in
-    milliseconds, throughput (batch / median, items per second), and the conditions: warm-up and
+    milliseconds, every call's time (``times_ms``, in call order, to pool over interleaved rounds),
+    throughput (batch / median, items per second), and the conditions: warm-up and
     repeat counts, batch size, threads, device and device name, PyTorch version.
 
     ``clock="process"`` times with this process's CPU time instead of wall-clock time: on a CPU
@@ -79,15 +95,15 @@ def measure_latency(
     for _ in range(warmup):
         fn(*args)
     _sync(device)
-    times: list[float] = []
+    calls: list[float] = []
     start_all = time.perf_counter()
-    while len(times) < repeats or time.perf_counter() - start_all < min_time_s:
+    while len(calls) < repeats or time.perf_counter() - start_all < min_time_s:
         _sync(device)
         t0 = timer()
         fn(*args)
         _sync(device)
-        times.append((timer() - t0) * 1e3)
-    times.sort()
+        calls.append((timer() - t0) * 1e3)
+    times = sorted(calls)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     # a torch tensor or a numpy array (a deployed engine takes either)
     batch = int(args[0].shape[0]) if args and getattr(args[0], "ndim", 0) else 1
@@ -99,6 +115,7 @@ def measure_latency(
         "iqr_ms": q[2] - q[0],
         "min_ms": times[0],
         "max_ms": times[-1],
+        "times_ms": calls,
         "repeats": len(times),
         "warmup": warmup,
         "batch": batch,

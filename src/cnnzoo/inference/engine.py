@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.analysis.latency import measure_latency, rotated
+from cnnzoo.analysis.latency import measure_latency, round_order
 from cnnzoo.checkpoint import CheckpointHeader, header_for, load_checkpoint, write_text
 from cnnzoo.device import device_name, native_bf16
 from cnnzoo.factory import create_model
@@ -56,23 +56,28 @@ from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table
 from cnnzoo.weights import shipped_models
 
-__all__ = ["TOLERANCES", "Candidate", "DeployReport", "Engine", "deploy", "auto_candidates", "default_measure"]
+__all__ = ["TOLERANCES", "Candidate", "DeployReport", "Engine", "deploy", "auto_candidates", "default_measure",
+           "race_latency"]
 
 #: relative tolerance of each dtype: max |engine − eager fp32| ≤ tol · max(1, max |eager fp32|)
 TOLERANCES = {"fp32": 1e-3, "bf16": 5e-2, "int8": 0.25}
 _CHECK_SAMPLES = 8  # the fixed batch every candidate is checked on (at least this many images)
 
-#: ``measure(engine, x) -> milliseconds per call``; the default times with measure_latency
-Measure = Callable[["Engine", torch.Tensor], float]
+#: ``measure(engine, x) -> milliseconds``: one call's (or one summary) time, or each timed call's; the default
+#: times with measure_latency and returns every call
+Measure = Callable[["Engine", torch.Tensor], "float | Sequence[float]"]
 
 
 @dataclass
 class Candidate:
-    """One (runtime, dtype) tried: how it agreed with eager fp32, how fast it ran, or why it failed."""
+    """One (runtime, dtype) tried: how it agreed with eager fp32, how fast it ran, or why it failed.
+    ``latency_ms`` ranks the race: the lower quartile of every timed call (see :func:`race_latency`);
+    ``median_ms`` is the typical call."""
 
     runtime: str
     dtype: str
     latency_ms: float | None = None
+    median_ms: float | None = None
     max_abs_diff: float | None = None
     tolerance: float | None = None
     top1_agree: bool | None = None
@@ -123,13 +128,14 @@ class DeployReport:
             verdict = ("error: " + c.error) if c.error else ("agrees" if c.agrees else "DISAGREES")
             if c.dtype == "int8" and not c.error:
                 verdict = "accuracy guard"  # random inputs fall outside int8's calibrated ranges
-            rows.append([c.runtime, c.dtype, "-" if c.latency_ms is None else f"{c.latency_ms:.2f}", fps,
+            rows.append([c.runtime, c.dtype, "-" if c.latency_ms is None else f"{c.latency_ms:.2f}",
+                         "-" if c.median_ms is None else f"{c.median_ms:.2f}", fps,
                          "-" if c.max_abs_diff is None else f"{c.max_abs_diff:.2e}",
                          "-" if c.tolerance is None else f"{c.tolerance:.2e}",
                          {True: "same", False: "differs", None: "-"}[c.top1_agree], verdict,
                          "<-" if (c.runtime, c.dtype) == (self.runtime, self.dtype) else ""])
-        return format_table(["runtime", "dtype", "ms", "img/s", "max |diff|", "tolerance", "top-1", "", "chosen"],
-                            rows, align="llrrrrlll")
+        return format_table(["runtime", "dtype", "ms (q1)", "median", "img/s", "max |diff|", "tolerance", "top-1", "",
+                             "chosen"], rows, align="llrrrrrlll")
 
     def __str__(self) -> str:
         lines = [f"{self.model}, batch {self.batch}, {self.img_size}×{self.img_size}, on {self.device_name} "
@@ -322,11 +328,23 @@ def _agreement(engine: Engine, inputs: list[torch.Tensor], refs: list[torch.Tens
     cand.top1_agree = bool(torch.equal(got.argmax(1)[decided], ref.argmax(1)[decided]))
 
 
-def default_measure(engine: Engine, x: torch.Tensor) -> float:
-    """The median latency (ms) of ``engine(x)``: 1 warm-up call, then at least 3 timed calls and as many as
-    fit in 0.3 s (``measure_latency``), so fast models are timed over many calls and slow ones stay cheap;
-    ``deploy`` takes the median over its interleaved rounds."""
-    return measure_latency(engine, x, warmup=1, repeats=3, min_time_s=0.3)["median_ms"]
+def default_measure(engine: Engine, x: torch.Tensor) -> list[float]:
+    """Each call's latency (ms) of ``engine(x)``: 1 warm-up call, then at least 3 timed calls and as many as
+    fit in 0.3 s (``measure_latency``), so fast models are timed over many calls and slow ones stay cheap."""
+    return measure_latency(engine, x, warmup=1, repeats=3, min_time_s=0.3)["times_ms"]
+
+
+def race_latency(times: Sequence[float]) -> float:
+    """The statistic a race ranks by: the lower quartile of every timed call, pooled over the rounds.
+
+    On a shared CPU, interference (other processes, the hypervisor taking a core from a 2-thread runtime)
+    only ever adds time, so the slow calls measure the neighbours and the fast ones the engine; the lower
+    quartile keeps that signal without resting on one lucky call (as the minimum would). Two copies of one
+    engine, timed side by side, come out within ±2 % by it, against ±10 % by the median of per-round
+    medians (``benchmarks/deploy_runtimes.py --twin``)."""
+    if not times:
+        raise ValueError("no timed calls")
+    return statistics.quantiles(times, n=4, method="inclusive")[0] if len(times) > 1 else float(times[0])
 
 
 #: candidates whose medians lie within this fraction of the fastest one get a second set of rounds
@@ -335,25 +353,36 @@ CLOSE_CALL = 0.05
 
 def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, str], Candidate],
                  input_shape: tuple[int, ...], measure: Measure, rounds: int) -> None:
-    """Interleaved rounds so that a noisy neighbour slows every candidate alike, each round starting one
-    candidate later (A B C, B C A, C A B, …) so that none is always timed right after the same other one.
+    """Interleaved rounds so that a noisy neighbour slows every candidate alike, in a balanced order
+    (:func:`~cnnzoo.analysis.latency.round_order`: no candidate always first, or always right after the
+    same other one); each candidate's calls pooled over the rounds and ranked by :func:`race_latency`.
     A close call (candidates within :data:`CLOSE_CALL` of the fastest) gets as many rounds again among
-    those candidates only: on a shared CPU one median of a few rounds moves by 10 % or more."""
+    those candidates only."""
     x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(1))
     times: dict[tuple[str, str], list[float]] = {k: [] for k in engines}
 
     def run(keys: list[tuple[str, str]]) -> None:
         for r in range(rounds):
-            for key in rotated(keys, r):
-                times[key].append(float(measure(engines[key], x)))
+            for key in round_order(keys, r):
+                got = measure(engines[key], x)
+                times[key].extend(float(t) for t in (got if isinstance(got, Sequence) else [got]))
 
     run(list(engines))
-    fastest = min(statistics.median(ts) for ts in times.values())
-    close = [k for k, ts in times.items() if statistics.median(ts) <= fastest * (1 + CLOSE_CALL)]
+    fastest = min(race_latency(ts) for ts in times.values())
+    close = [k for k, ts in times.items() if race_latency(ts) <= fastest * (1 + CLOSE_CALL)]
     if len(close) > 1:
         run(close)
     for key, ts in times.items():
-        cands[key].latency_ms = statistics.median(ts)
+        cands[key].latency_ms, cands[key].median_ms = race_latency(ts), statistics.median(ts)
+
+
+def _tied_with(best: tuple[str, str], timed: list[tuple[str, str]],
+               cands: dict[tuple[str, str], Candidate]) -> str:
+    """The timed candidates within :data:`CLOSE_CALL` of ``best``, with their slowdown (e.g. "onnxruntime fp32
+    1.03×"); empty when the fastest won clearly."""
+    fastest = cands[best].latency_ms
+    return ", ".join(f"{k[0]} {k[1]} {cands[k].latency_ms / fastest:.2f}×" for k in timed
+                     if k != best and cands[k].latency_ms <= fastest * (1 + CLOSE_CALL))
 
 
 def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, header: CheckpointHeader,
@@ -393,6 +422,9 @@ def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, hea
         rejected = [f"{c.runtime} {c.dtype}" for c in cands.values() if (c.runtime, c.dtype) not in engines]
         what = "int8 candidates" if best[1] == "int8" else "candidates that agree with eager fp32"
         reason = f"fastest of {len(engines)} {what} ({cands[best].latency_ms:.2f} ms per batch of {shape[0]})"
+        tied = _tied_with(best, timed, cands)
+        if tied:
+            reason += f"; within {CLOSE_CALL:.0%} of it, a tie at this machine's timing precision: {tied}"
         if rejected:
             reason += f"; not eligible: {', '.join(rejected)}"
     return engines[best], list(cands.values()), reason
