@@ -339,9 +339,8 @@ def race_latency(times: Sequence[float]) -> float:
 
     On a shared CPU, interference (other processes, the hypervisor taking a core from a 2-thread runtime)
     only ever adds time, so the slow calls measure the neighbours and the fast ones the engine; the lower
-    quartile keeps that signal without resting on one lucky call (as the minimum would). Two copies of
-    one ONNX Runtime engine, timed side by side in 6 races of 5 rounds, came out 0.96-1.00× apart by it,
-    0.79-1.07× by the median of per-round medians (BENCHMARKS.md, "Deployment runtimes")."""
+    quartile keeps that signal without resting on one lucky call (as the minimum would), and pooling every
+    call is steadier than the median of per-round medians (``benchmarks/timing_estimators.py``)."""
     if not times:
         raise ValueError("no timed calls")
     return statistics.quantiles(times, n=4, method="inclusive")[0] if len(times) > 1 else float(times[0])
