@@ -482,9 +482,9 @@ def deploy(
         calib_images: int8 only: calibration images, drawn from the training split.
         val_images: int8 only: validation images scored by the guard (default: the whole split).
         candidates: ``(runtime, dtype)`` pairs for ``"auto"`` instead of :func:`auto_candidates`.
-        measure: ``measure(engine, x) -> ms`` (default: :func:`cnnzoo.analysis.latency.measure_latency`'s
-            median); replace it to choose without timing.
-        rounds: interleaved timing rounds of ``"auto"`` (the median is kept).
+        measure: ``measure(engine, x) -> ms``, one time or each call's (default: :func:`default_measure`,
+            every call of :func:`cnnzoo.analysis.latency.measure_latency`); replace it to choose without timing.
+        rounds: interleaved timing rounds of ``"auto"`` (all calls pooled, ranked by :func:`race_latency`).
 
     Returns:
         an :class:`Engine`; ``engine.report`` (a :class:`DeployReport`) says what was measured and chosen.
