@@ -145,8 +145,9 @@ def runtimes_table(args: argparse.Namespace) -> list[dict]:
             if args.twin:
                 row["twin_vs_auto"] = {"q1": ms["auto"] / ms["twin"], "median": medians["auto"] / medians["twin"]}
             rows.append(row)
-            print(f"{name} batch {batch}: " + ", ".join(f"{k} {row['relative'][k]:.2f}×" for k in ms)
-                  + f"; auto/best {row['auto_vs_best_runtime']:.2f} (medians: {row['auto_vs_best_runtime_medians']:.2f})"
+            verdict = (f"auto/best {row['auto_vs_best_runtime']:.2f} "
+                       f"(medians: {row['auto_vs_best_runtime_medians']:.2f})")
+            print(f"{name} batch {batch}: " + ", ".join(f"{k} {row['relative'][k]:.2f}×" for k in ms) + f"; {verdict}"
                   + f" ({row['choice']})" + (f"; twin/auto {row['twin_vs_auto']['q1']:.2f} (medians: "
                                              f"{row['twin_vs_auto']['median']:.2f})" if args.twin else ""), flush=True)
     cols = ["timm", "eager", "opt", "opt-bf16", "ort", "ov", "ov-bf16", "auto"] + (["twin"] if args.twin else [])

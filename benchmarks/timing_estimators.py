@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     model = cnnzoo.create_model(args.model).eval()
     other = "openvino" if args.runtime == "onnxruntime" else "onnxruntime"
     kw = dict(batch=args.batch, img_size=args.img_size)
-    engines = {"A": deploy(model, args.runtime, **kw), "B": deploy(model, args.runtime, **kw), "C": deploy(model, other, **kw)}
+    engines = {"A": deploy(model, args.runtime, **kw), "B": deploy(model, args.runtime, **kw),
+               "C": deploy(model, other, **kw)}
     x = torch.randn(args.batch, model.in_chans, args.img_size, args.img_size)
     print(f"{device_name(torch.device('cpu'))}, {torch.get_num_threads()} threads; {args.model} batch {args.batch}: "
           f"A, B = {args.runtime}, C = {other}", flush=True)
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         calls: dict[str, list[list[float]]] = {k: [] for k in engines}
         for r in range(args.rounds):
             for k in round_order(list(engines), r):
-                calls[k].append(measure_latency(engines[k], x, warmup=1, repeats=3, min_time_s=args.min_time)["times_ms"])
+                timed = measure_latency(engines[k], x, warmup=1, repeats=3, min_time_s=args.min_time)
+                calls[k].append(timed["times_ms"])
         for name, stat in STATISTICS.items():
             a, b, c = (stat(calls[k]) for k in "ABC")
             ratios[name].append((a / b, c / a))

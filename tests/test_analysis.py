@@ -337,7 +337,7 @@ def test_round_order_is_balanced_for_position_and_predecessor(n):
     assert all(sorted(row) == keys for row in rows)
     follows = {(a, b): 0 for a in keys for b in keys if a != b}
     for row in rows:
-        for a, b in zip(row, row[1:]):
+        for a, b in zip(row, row[1:], strict=False):
             follows[(a, b)] += 1
     assert len(set(follows.values())) == 1  # every key right after every other equally often
     firsts = [row[0] for row in rows]
