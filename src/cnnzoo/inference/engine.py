@@ -346,8 +346,15 @@ def race_latency(times: Sequence[float]) -> float:
     return statistics.quantiles(times, n=4, method="inclusive")[0] if len(times) > 1 else float(times[0])
 
 
-#: candidates whose medians lie within this fraction of the fastest one get a second set of rounds
+#: candidates within this fraction of the fastest (by :func:`race_latency`) get a second set of rounds,
+#: and any still within it afterwards are reported as tied with the winner
 CLOSE_CALL = 0.05
+
+
+def _close_to_fastest(latency: dict[tuple[str, str], float]) -> list[tuple[str, str]]:
+    """The keys whose latency lies within :data:`CLOSE_CALL` of the smallest one (the fastest included)."""
+    fastest = min(latency.values())
+    return [k for k, ms in latency.items() if ms <= fastest * (1 + CLOSE_CALL)]
 
 
 def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, str], Candidate],
@@ -367,8 +374,7 @@ def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, 
                 times[key].extend(float(t) for t in (got if isinstance(got, Sequence) else [got]))
 
     run(list(engines))
-    fastest = min(race_latency(ts) for ts in times.values())
-    close = [k for k, ts in times.items() if race_latency(ts) <= fastest * (1 + CLOSE_CALL)]
+    close = _close_to_fastest({k: race_latency(ts) for k, ts in times.items()})
     if len(close) > 1:
         run(close)
     for key, ts in times.items():
@@ -379,9 +385,8 @@ def _tied_with(best: tuple[str, str], timed: list[tuple[str, str]],
                cands: dict[tuple[str, str], Candidate]) -> str:
     """The timed candidates within :data:`CLOSE_CALL` of ``best``, with their slowdown (e.g. "onnxruntime fp32
     1.03×"); empty when the fastest won clearly."""
-    fastest = cands[best].latency_ms
-    return ", ".join(f"{k[0]} {k[1]} {cands[k].latency_ms / fastest:.2f}×" for k in timed
-                     if k != best and cands[k].latency_ms <= fastest * (1 + CLOSE_CALL))
+    close = _close_to_fastest({k: cands[k].latency_ms for k in timed})
+    return ", ".join(f"{k[0]} {k[1]} {cands[k].latency_ms / cands[best].latency_ms:.2f}×" for k in close if k != best)
 
 
 def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, header: CheckpointHeader,
