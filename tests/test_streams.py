@@ -3,11 +3,13 @@ of the in-memory path, exact resume at an epoch boundary, and `cnnzoo eval` / `c
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from cnnzoo.cli import main
+from cnnzoo.data import shards as shards_mod
 from cnnzoo.data.shards import find_shards, write_shards
+from cnnzoo.data.streams import ShardError, ShardSampleError
 from cnnzoo.train import TrainConfig, train
 from cnnzoo.train.batches import InMemoryBatches
 from cnnzoo.train.sources import data_kind, load_run_data, scan_folder_splits
@@ -123,13 +127,153 @@ def test_bad_image_is_skipped_once_and_counted_or_an_error_when_strict(tmp_path)
     assert data.train.skipped[0].startswith(str(tmp_path / "sh" / "train-"))
 
 
-def test_a_corrupt_shard_is_one_error_naming_it(tmp_path):
+def _members(tar: Path) -> list[tarfile.TarInfo]:
+    with tarfile.open(tar) as t:
+        return t.getmembers()
+
+
+def _corrupt_header(tar: Path, member: int) -> None:
+    """Overwrite the tar header of the ``member``-th file (0-based) in place: Python's tarfile, which
+    webdataset reads with, then ends the archive there without an error."""
+    off = _members(tar)[member].offset
+    data = bytearray(tar.read_bytes())
+    data[off:off + 512] = b"\xff" * 512
+    tar.write_bytes(bytes(data))
+
+
+def test_a_corrupt_shard_is_one_error_naming_it_when_strict(tmp_path):
     write_shards(_folder(tmp_path / "img"), tmp_path / "sh", shard_size=6, log=lambda _: None)
     bad = tmp_path / "sh" / "train-000002.tar"
     bad.write_bytes(bad.read_bytes()[:1500])
     for workers in (0, 1):
-        with pytest.raises(ValueError, match=r"train-000002\.tar: corrupt or truncated shard"):
+        with pytest.raises(ShardError, match=r"train-000002\.tar: corrupt or truncated shard .*read 0 of its 6 "
+                                             r"samples.*strict_data is on"):
+            list(load_run_data(_cfg(tmp_path / "sh", workers=workers, strict_data=True)).train.batches(0))
+        data = load_run_data(_cfg(tmp_path / "sh", workers=workers))
+        data.train._log = lambda _: None
+        list(data.train.batches(0))
+        assert len(data.train.skipped) == 6 and all("train-000002.tar" in n for n in data.train.skipped)
+
+
+def test_a_shard_with_a_corrupt_header_mid_file_counts_every_sample_it_lost(tmp_path):
+    """tarfile stops silently at a corrupt header past the first: the count of the index tells."""
+    write_shards(_folder(tmp_path / "img"), tmp_path / "sh", shard_size=6, log=lambda _: None)
+    bad = tmp_path / "sh" / "train-000001.tar"
+    _corrupt_header(bad, 5)  # the image of the third sample (.cls then .jpg/.png): 2 of 6 samples are whole
+    for workers in (0, 1):
+        logged: list[str] = []
+        data = load_run_data(_cfg(tmp_path / "sh", workers=workers, batch_size=2))
+        data.train._log = logged.append
+        for epoch in range(2):
+            ids = _ids(data.train.batches(epoch))
+            assert len(ids) == 24 and len(set(ids)) == 20  # 24 - 4: the rest of the epoch from another pass
+        assert len(data.train.skipped) == 4 and all(n.startswith(str(bad)) for n in data.train.skipped)
+        assert len(logged) == 1 and re.search(r"skipped 4 sample\(s\) of a damaged shard: .*train-000001\.tar: "
+                                              r"corrupt or truncated shard .*read 2 of its 6 samples", logged[0])
+        with pytest.raises(ShardError, match=r"train-000001\.tar: corrupt or truncated shard .*read 2 of its 6"):
+            list(load_run_data(_cfg(tmp_path / "sh", workers=workers, strict_data=True)).train.batches(0))
+    report = train(_cfg(tmp_path / "sh", epochs=1, out_dir=str(tmp_path / "runs"), name="r", workers=1))
+    assert report["skipped_images"]["count"] == 4
+
+
+def test_eval_counts_the_images_it_scored_against_the_split(tmp_path, capsys):
+    root = _folder(tmp_path / "img", n_train=2, n_val=2)
+    write_shards(root, tmp_path / "sh", shard_size=4, log=lambda _: None)  # val: shards of 4 and 2
+    _corrupt_header(tmp_path / "sh" / "val-000000.tar", 4)  # the third sample: 2 of 4 lost
+    from cnnzoo.checkpoint import save_checkpoint
+
+    model = __import__("cnnzoo").create_model("lenet5", num_classes=3)
+    save_checkpoint(model, tmp_path / "m.safetensors", classes=list(CLASSES), img_size=32, mean=[0.5], std=[0.25])
+    assert main(["eval", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "sh"), "--workers", "1",
+                 "--out", str(tmp_path / "ev")]) == 0
+    out, err = capsys.readouterr()
+    assert "scored 4 of 6 images (2 skipped: 2 sample(s) of damaged shards)" in out
+    assert "cnnzoo: warning: skipped 2 sample(s) of a damaged shard" in err and "val-000000.tar" in err
+    res = json.loads(next((tmp_path / "ev").glob("*.json")).read_text())
+    assert (res["images"], res["scored"], res["skipped"]["count"]) == (6, 4, 2)
+
+
+def _undecodable(root: Path, cls: str) -> None:
+    for f in (root / "train" / cls).iterdir():
+        f.write_bytes(b"\x89PNG not really")
+
+
+def test_a_class_of_undecodable_images_is_the_same_error_streamed_as_in_memory(tmp_path):
+    root = _folder(tmp_path / "img", n_train=3, n_val=1)
+    _undecodable(root, "bee")
+    expected = rf"^{re.escape(str(root / 'train' / 'bee'))}: none of its 3 image\(s\) can be decoded"
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=expected):
+        load_run_data(_cfg(root, data_cache="memory"))
+    for workers in (0, 1):
+        data = load_run_data(_cfg(root, workers=workers, batch_size=2))
+        data.train._log = lambda _: None
+        with pytest.raises(ValueError, match=expected):
+            list(data.train.batches(0))
+    write_shards(root, tmp_path / "sh", shard_size=4, log=lambda _: None)
+    data = load_run_data(_cfg(tmp_path / "sh", batch_size=2))
+    data.train._log = lambda _: None
+    with pytest.raises(ValueError, match=r"shards:.*sh, class bee: none of its 3 image\(s\) can be decoded"):
+        list(data.train.batches(0))
+
+
+def _rewrite_label(tar: Path, key: str, cls: bytes | None) -> None:
+    """Rewrite ``tar`` with the label of sample ``key`` replaced by ``cls`` (None: removed)."""
+    with tarfile.open(tar) as t:
+        members = [(m, t.extractfile(m).read()) for m in t.getmembers()]
+    with tarfile.open(tar, "w") as t:
+        for m, data in members:
+            if m.name == f"{key}.cls":
+                if cls is None:
+                    continue
+                data, m.size = cls, len(cls)
+            t.addfile(m, io.BytesIO(data))
+
+
+@pytest.mark.parametrize(("cls", "what"), [(None, "has no .cls label"),
+                                           (b"1e3", "has a .cls label that is not an integer"),
+                                           (b"3", "has label 3, outside the 3 classes of the shard index")])
+def test_a_shard_sample_without_a_valid_label_is_one_error_naming_it(tmp_path, capsys, cls, what):
+    write_shards(_folder(tmp_path / "img"), tmp_path / "sh", shard_size=6, log=lambda _: None)
+    tar = tmp_path / "sh" / "train-000003.tar"
+    key = _members(tar)[2].name.split(".")[0]
+    _rewrite_label(tar, key, cls)
+    for workers in (0, 2):
+        with pytest.raises(ShardSampleError, match=rf"^{re.escape(str(tar))}: sample {key} {re.escape(what)} "
+                                                   rf"\(every sample needs a \.cls label: its class index, 0 to 2\)$"):
             list(load_run_data(_cfg(tmp_path / "sh", workers=workers)).train.batches(0))
+    assert main(["train", "--model", "lenet5", "--data", str(tmp_path / "sh"), "--img-size", "32", "--workers", "1",
+                 "--epochs", "1", "--no-progress", "--out-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cnnzoo train: error: {tar}: sample {key} {what}") and err.count("\n") == 1, err
+
+
+def test_shards_a_killed_writer_left_without_their_index_are_named_so(tmp_path, monkeypatch, capsys):
+    root = _folder(tmp_path / "img")
+    payload, calls = shards_mod._payload, []
+
+    def dies_in_val(item):  # the writer stops in the val split, after every train shard was published
+        calls.append(item)
+        if len(calls) > 25:
+            raise KeyboardInterrupt
+        return payload(item)
+
+    monkeypatch.setattr(shards_mod, "_payload", dies_in_val)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(root, tmp_path / "sh", shard_size=5, log=lambda _: None)
+    assert list((tmp_path / "sh").glob("train-*.tar")) and not (tmp_path / "sh" / "index.json").exists()
+    missing = r"index\.json: the shard index is missing \(`cnnzoo shards` writes it last"
+    with pytest.raises(FileNotFoundError, match=missing):
+        load_run_data(_cfg(tmp_path / "sh"))
+    for f in (tmp_path / "sh").iterdir():  # killed while writing its first shard: a partial file only
+        f.unlink()
+    (tmp_path / "sh" / "train-000000.tar.partial").write_bytes(b"\0" * 512)
+    assert main(["train", "--model", "lenet5", "--data", str(tmp_path / "sh"), "--epochs", "1",
+                 "--out-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert re.match(rf"cnnzoo train: error: .*{missing}.*write the shards again", err) and err.count("\n") == 1
+    (tmp_path / "sh" / "train-000000.tar").write_bytes(b"\0" * 512)
+    with pytest.raises(ValueError, match="already holds shards without an index"):
+        write_shards(root, tmp_path / "sh")
 
 
 def test_class_sets_are_checked_before_training(tmp_path):
@@ -189,14 +333,14 @@ def test_eval_cli_on_a_folder_with_the_model_data_config(tmp_path, capsys):
     assert main(["eval", "--data", str(root), "--model", "lenet5", "--checkpoint", str(tmp_path / "m.safetensors"),
                  "--workers", "0", "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
-    assert "on folder:" in out and "6 of 6 images at 32 px" in out and "images/s" in out
+    assert "on folder:" in out and "at 32 px: scored 6 of 6 images\n" in out and "images/s" in out
     res = json.loads(next((tmp_path / "ev").glob("*.json")).read_text())
     assert set(res["per_class"]) == set(CLASSES) and res["img_size"] == 32 and res["images_per_s"] > 0
     assert main(["eval", "--data", str(root), "--model", "lenet5"]) == 2  # no checkpoint given
     write_shards(root, tmp_path / "sh", shard_size=4, log=lambda _: None)
     assert main(["eval", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "sh"), "--workers", "1",
                  "--out", str(tmp_path / "ev")]) == 0
-    assert "6 of 6 images at 32 px" in capsys.readouterr().out
+    assert "at 32 px: scored 6 of 6 images\n" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -150,8 +150,10 @@ def _eval(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = evaluate(model, data, size, args.batch_size, device, tta_flip=args.tta_flip)
     rate = res.count / max(time.perf_counter() - t0, 1e-9)
-    print(f"{header.model} ({path}) on {data.source}, {res.count} of {n_images} images at {size} px"
-          f"{' with flip TTA' if args.tta_flip else ''}")
+    skipped = getattr(data, "skipped", [])
+    why = f" ({len(skipped)} skipped: {data.skip_summary()})" if skipped else ""
+    print(f"{header.model} ({path}) on {data.source} at {size} px{' with flip TTA' if args.tta_flip else ''}: "
+          f"scored {res.count} of {n_images} images{why}")
     print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  {rate:.0f} images/s\n")
     print(format_table(["class", "accuracy %"], [[c, a] for c, a in zip(classes, res.per_class, strict=True)]))
     print("\n" + confusion_table(res.confusion, classes))
@@ -161,8 +163,9 @@ def _eval(args: argparse.Namespace) -> int:
     plot_confusion(out / f"{name}.png", res.confusion, classes, f"{header.model}: top-1 {res.top1:.2f}%")
     write_text(out / f"{name}.json", json.dumps(dict(
         checkpoint=str(path), data=data.source, split=args.split, top1=res.top1, top5=res.top5, loss=res.loss,
-        tta_flip=args.tta_flip, img_size=size, images_per_s=rate, per_class=dict(zip(classes, res.per_class,
-                                                                                      strict=True)),
+        tta_flip=args.tta_flip, img_size=size, images_per_s=rate, images=n_images, scored=res.count,
+        skipped=dict(count=len(skipped), files=skipped[:1000]), per_class=dict(zip(classes, res.per_class,
+                                                                                    strict=True)),
         confusion=res.confusion.tolist()), indent=1))
     print(f"\nresults: {out / name}.json, confusion matrix: {out / name}.png")
     return 0

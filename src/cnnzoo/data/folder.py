@@ -20,7 +20,7 @@ from cnnzoo.data.decode import ImageDecodeError, decode_image
 from cnnzoo.data.transforms import to_tensor
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes", "FolderSplit", "scan_image_folder",
-           "image_files"]
+           "image_files", "undecodable_class"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -57,6 +57,12 @@ def image_files(cls_dir: Path) -> list[Path]:
 def _no_images(cls_dir: Path) -> ValueError:
     return ValueError(f"{cls_dir}: no images in this class folder (each class folder needs at least one "
                       f"image; extensions: {', '.join(IMAGE_EXTENSIONS)})")
+
+
+def undecodable_class(where: str | os.PathLike, n: int) -> ValueError:
+    """The error for a class (``where``: its folder, or its name in a stream) none of whose ``n`` images can be
+    decoded: the same whether the images are held in memory or streamed."""
+    return ValueError(f"{where}: none of its {n} image(s) can be decoded (skipped: see the warnings)")
 
 
 @dataclass
@@ -146,5 +152,5 @@ def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_si
                 continue
             labels.append(idx)
         if idx not in labels:
-            raise ValueError(f"{cls_dir}: none of its {len(files)} image(s) can be decoded (skipped: see the warnings)")
+            raise undecodable_class(cls_dir, len(files))
     return torch.stack(images), torch.tensor(labels, dtype=torch.int64), classes

@@ -8,7 +8,8 @@ Fashion-MNIST) and ``<key>.cls`` (the label). The samples of a split are written
 (seed 0), so that every shard holds every class.
 
 ``find_shards(data)`` reads ``--data``: a directory with ``index.json``, one ``.tar`` file, or a brace
-pattern such as ``'OUT/train-{000000..000099}.tar'``.
+pattern such as ``'OUT/train-{000000..000099}.tar'``. The index is written last, atomically: a directory
+with shards and no index is one that ``cnnzoo shards`` did not finish, and is refused as such.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def write_shards(src: str | os.PathLike | None, out: str | os.PathLike, shard_si
         raise ValueError(f"--shard-size: expected an integer >= 1, got {shard_size}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.glob("*.tar")) or (out / INDEX_NAME).exists()):
-        raise ValueError(f"{out}: already holds shards (or is a file); choose an empty or new directory")
+        what = ("is a file" if not out.is_dir() else "already holds shards" if (out / INDEX_NAME).exists()
+                else "already holds shards without an index (left by a `cnnzoo shards` that did not finish)")
+        raise ValueError(f"{out}: {what}; choose an empty or new directory")
     fmnist = is_fashion_mnist(None if src in (None, "") else str(src))
     if fmnist:
         root = None if src in (None, "", "fashion-mnist", "fashion_mnist") else str(src)
@@ -114,7 +117,7 @@ def write_shards(src: str | os.PathLike | None, out: str | os.PathLike, shard_si
                                       per_class={c: sum(1 for _, _, y in samples if y == k)
                                                  for k, c in enumerate(classes)})
         log(f"{split}: {len(samples)} samples in {len(names)} shards ({out}/{split}-*.tar)")
-    write_text(out / INDEX_NAME, json.dumps(index, indent=1))
+    write_text(out / INDEX_NAME, json.dumps(index, indent=1))  # last and atomic: no index, no complete set
     return index
 
 
@@ -140,13 +143,30 @@ class ShardSet:
         sizes = self.index["splits"][split]["shards"]
         return [sizes[Path(u).name] for u in (self.train if split == "train" else self.val)]
 
+    def expected(self, urls: list[str]) -> dict[str, int]:
+        """The number of samples the index records for each of ``urls`` (shards of either split)."""
+        sizes = {n: k for split in self.index["splits"].values() for n, k in split["shards"].items()}
+        return {u: sizes[Path(u).name] for u in urls}
+
+    def class_sizes(self, split: str) -> list[int] | None:
+        """Samples per class of ``split`` where all its shards are used (None for a subset of them)."""
+        entry = self.index["splits"][split]
+        used = {Path(u).name for u in (self.train if split == "train" else self.val)}
+        if used != set(entry["shards"]) or "per_class" not in entry:
+            return None
+        return [int(entry["per_class"].get(c, 0)) for c in self.classes]
+
 
 def is_shards(data: str | os.PathLike | None) -> bool:
-    """Whether ``--data`` names shards: a ``.tar`` file or pattern, or a directory with ``index.json``."""
+    """Whether ``--data`` names shards: a ``.tar`` file or pattern, or a directory with ``index.json`` or
+    with shards (``*.tar``, ``*.tar.partial``: left without their index by a ``cnnzoo shards`` cut short)."""
     if data is None:
         return False
     s = str(data)
-    return s.endswith(".tar") or (Path(s).is_dir() and (Path(s) / INDEX_NAME).is_file())
+    if s.endswith(".tar"):
+        return True
+    d = Path(s)
+    return d.is_dir() and ((d / INDEX_NAME).is_file() or any(d.glob("*.tar")) or any(d.glob("*.tar.partial")))
 
 
 def _expand(pattern: str) -> Iterator[str]:
@@ -166,8 +186,10 @@ def find_shards(data: str | os.PathLike) -> ShardSet:
         directory = Path(urls[0]).parent
     index_path = directory / INDEX_NAME
     if not index_path.is_file():
-        raise FileNotFoundError(f"{index_path}: no shard index beside the shards (write shards with "
-                                f"`cnnzoo shards SRC OUT`, which writes it)")
+        raise FileNotFoundError(f"{index_path}: the shard index is missing (`cnnzoo shards` writes it last: "
+                                f"shards without it were left by a run that did not finish, or not written by "
+                                f"cnnzoo); write the shards again with `cnnzoo shards SRC OUT` into a new or empty "
+                                f"directory")
     try:
         index = json.loads(index_path.read_text())
     except json.JSONDecodeError as err:

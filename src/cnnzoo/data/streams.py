@@ -4,12 +4,15 @@ Each image is decoded in a worker process from its original size by a transform 
 ``make_transform(size) -> callable(src) -> uint8 tensor (C, size, size)``; the size travels with the
 indices (folders) or in a value shared with the workers (shards), so that progressive learning changes
 it between epochs without restarting the workers.
-An image that fails to decode becomes a :class:`BadSample` that :func:`collate_skipping` drops and reports.
+An image that fails to decode becomes a :class:`BadSample` that :func:`collate_skipping` drops and reports,
+and so do the samples a damaged shard lost (counted against the shard index) and a sample without a valid
+label (an error): workers never raise for the data, the main process decides (``strict_data``) and raises.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import multiprocessing as mp
 import random
 import re
@@ -24,7 +27,8 @@ import torch
 from cnnzoo.data.decode import ImageDecodeError
 
 __all__ = ["BadSample", "Batch", "bounded_heap_worker", "collate_skipping", "FolderDataset", "EpochBatchSampler",
-           "ShardStream", "TransformCache", "sample_seed", "shard_error", "ShardError", "SAMPLE_IMAGE_KEYS"]
+           "ShardStream", "TransformCache", "sample_seed", "shard_error", "ShardError", "ShardSampleError",
+           "SAMPLE_IMAGE_KEYS"]
 
 #: the keys an image may have in a shard sample (its file extension inside the tar)
 SAMPLE_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
@@ -32,16 +36,26 @@ SAMPLE_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", 
 
 @dataclass
 class BadSample:
-    """An image that could not be decoded: where it was and why (``fatal``: a shard that cannot be read,
-    which stops the run)."""
+    """An image that could not be decoded: where it was and why; ``label``: its class where known.
+
+    ``fatal``: a sample without a valid label, which stops the run (:class:`ShardSampleError`). ``lost``: a
+    damaged shard (``name``), standing for the samples it lost, one name each (an error under ``strict_data``).
+    """
 
     name: str
     error: str
     fatal: bool = False
+    label: int = -1
+    lost: list[str] = dataclasses.field(default_factory=list)
 
 
 class ShardError(ValueError):
     """A shard that cannot be read (truncated or corrupt); the message names it."""
+
+
+class ShardSampleError(ValueError):
+    """A shard sample without a label, with a label that is not an integer or outside the classes; the
+    message names the shard and the sample's key."""
 
 
 @dataclass
@@ -56,7 +70,7 @@ class Batch:
 def collate_skipping(items: Sequence[tuple[Any, int]]) -> Batch:
     """Stack the decoded ``(image, label)`` pairs, dropping the :class:`BadSample` ones (reported in ``bad``)."""
     good = [(x, y) for x, y in items if not isinstance(x, BadSample)]
-    bad = [x for x, _ in items if isinstance(x, BadSample)]
+    bad = [dataclasses.replace(x, label=int(y)) if y >= 0 else x for x, y in items if isinstance(x, BadSample)]
     if not good:
         return Batch(torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), bad)
     return Batch(torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good], dtype=torch.int64), bad)
@@ -169,21 +183,33 @@ def _shard_name(args: tuple) -> str | None:
 
 
 def shard_error(exn: Exception) -> bool:
-    """webdataset's handler for a shard that cannot be read: one :class:`ShardError` naming it (never skipped)."""
+    """webdataset's handler for a shard that cannot be read: one :class:`ShardError` naming it, which ends
+    the shard's reading (:class:`ShardStream` then counts the samples it lost)."""
     if isinstance(exn, ShardError):  # met again by webdataset's outer stage, which appends the url
         msg, url = exn.args[0], _shard_name(exn.args[1:])
         raise ShardError(msg if url is None or msg.startswith(url) else f"{url}: {msg}") from None
     url = _shard_name(exn.args)
     why = str(exn.args[0] if exn.args else exn).split(" @ ")[0]
-    raise ShardError(f"{url + ': ' if url else ''}corrupt or truncated shard ({type(exn).__name__}: {why}); "
-                     f"rewrite it with `cnnzoo shards`") from None
+    raise ShardError(f"{url + ': ' if url else ''}corrupt or truncated shard ({type(exn).__name__}: {why})") from None
 
 
-def _label(sample: dict) -> int:
+def _label(sample: dict, num_classes: int | None) -> int | str:
+    """The sample's class index, or why it has none (its content is never quoted)."""
     raw = sample.get("cls")
     if raw is None:
-        raise ValueError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no .cls label")
-    return int(raw.decode() if isinstance(raw, bytes) else raw)
+        return "has no .cls label"
+    text = raw if isinstance(raw, bytes) else str(raw).encode()
+    if not re.fullmatch(rb"\s*-?[0-9]{1,18}\s*", text):
+        return "has a .cls label that is not an integer"
+    label = int(text)
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        return f"has label {label}, outside the {num_classes} classes of the shard index" if num_classes \
+            else f"has label {label}, not a class index"
+    return label
+
+
+def _complete(sample: dict) -> bool:
+    return "cls" in sample and any(k in sample for k in SAMPLE_IMAGE_KEYS)
 
 
 class ShardStream(torch.utils.data.IterableDataset):
@@ -193,13 +219,19 @@ class ShardStream(torch.utils.data.IterableDataset):
     is shuffled by a generator seeded with (seed, epoch); rank ``r`` of ``world_size`` takes the shards
     ``r::world_size`` of that order (``split_by_node``'s rule, from explicit rank and size) and each worker
     its share of them (``split_by_worker``); the samples then pass a shuffle buffer seeded likewise.
+
+    ``expected`` (url → samples, from the shard index): a shard that ends early, however it is damaged
+    (tar reading stops silently at a corrupt header), gives a :class:`BadSample` naming each sample it lost.
+    ``num_classes``: labels must lie in 0..num_classes-1; ``class_sizes``: samples per class, where known.
     """
 
     def __init__(self, urls: Sequence[str], transform: TransformCache, *, shuffle: bool, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, buffer: int = 1000) -> None:
+                 rank: int = 0, world_size: int = 1, buffer: int = 1000, expected: dict[str, int] | None = None,
+                 num_classes: int | None = None, class_sizes: list[int] | None = None) -> None:
         super().__init__()
         self.urls, self.transform, self.shuffle, self.seed = list(urls), transform, shuffle, seed
         self.rank, self.world_size, self.buffer = rank, world_size, buffer
+        self.expected, self.num_classes, self.class_sizes = dict(expected or {}), num_classes, class_sizes
         # set by the main process before each pass, read by the (persistent) workers
         self.epoch = mp.Value("q", 0, lock=False)  # epoch * 1000 + pass
         self.size = mp.Value("i", 0, lock=False)
@@ -220,21 +252,58 @@ class ShardStream(torch.utils.data.IterableDataset):
             return
         info = torch.utils.data.get_worker_info()
         wid = info.id if info is not None else 0
-        stages: list[Any] = [wds.SimpleShardList(urls), wds.split_by_worker,
-                             wds.tarfile_to_samples(handler=shard_error)]
+        mine = [s["url"] for s in wds.DataPipeline(wds.SimpleShardList(urls), wds.split_by_worker)]
+        samples: Iterator[dict | BadSample] = (s for url in mine for s in self._shard(wds, url))
         if self.shuffle and self.buffer > 1:
             rng = random.Random(sample_seed(self.seed, key, self.rank, wid))
-            stages.append(wds.shuffle(self.buffer, initial=min(self.buffer, 100), rng=rng))
-        try:
-            yield from self._samples(wds.DataPipeline(*stages), key, size)
-        except ShardError as err:  # reported by the main process, which stops the run with it
-            yield BadSample("shard", str(err), fatal=True), -1
+            samples = wds.shuffle(self.buffer, initial=min(self.buffer, 100), rng=rng)(samples)
+        yield from self._samples(samples, key, size)
 
-    def _samples(self, pipeline: Any, key: int, size: int) -> Iterator[tuple[torch.Tensor | BadSample, int]]:
-        for sample in pipeline:
-            ext = next((k for k in SAMPLE_IMAGE_KEYS if k in sample), None)
-            name = f"{sample.get('__url__')}:{sample.get('__key__')}"
-            if ext is None:
-                yield BadSample(name, f"no image (keys: {', '.join(k for k in sample if not k.startswith('__'))})"), -1
+    def _shard(self, wds: Any, url: str) -> Iterator[dict | BadSample]:
+        """The samples of one shard, then a :class:`BadSample` for those it lost where it is damaged: the
+        reading stopped by an error (webdataset's handler, :func:`shard_error`) or ended before the count of
+        the index. The last sample read from a damaged shard is dropped when the damage cut it."""
+        read, last, why = 0, None, None
+        try:
+            for sample in wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples(handler=shard_error)):
+                if last is not None:
+                    yield last
+                last, read = sample, read + 1
+        except ShardError as err:
+            why = str(err)
+        expected = self.expected.get(url)
+        short = expected is not None and read < expected
+        if last is not None and (why or short) and not _complete(last):
+            last, read = None, read - 1
+        if last is not None:
+            yield last
+        if why is None and not short:
+            return
+        why = why or f"{url}: corrupt or truncated shard (its tar ends early)"
+        fix = "; write the shards again with `cnnzoo shards`"
+        if expected is None:
+            yield BadSample(url, f"{why}: {read} sample(s) read, the rest lost{fix}",
+                            lost=[f"{url} (samples after the {read}th)"])
+        elif read < expected:
+            yield BadSample(url, f"{why}: read {read} of its {expected} samples{fix}",
+                            lost=[f"{url} (sample {i + 1} of {expected})" for i in range(read, expected)])
+
+    def _samples(self, samples: Iterator[dict | BadSample], key: int, size: int
+                 ) -> Iterator[tuple[torch.Tensor | BadSample, int]]:
+        for sample in samples:
+            if isinstance(sample, BadSample):
+                yield sample, -1
                 continue
-            yield self.transform(sample[ext], name, size, sample_seed(self.seed, key, name)), _label(sample)
+            name = f"{sample.get('__url__')}:{sample.get('__key__')}"
+            label = _label(sample, self.num_classes)
+            if isinstance(label, str):  # raised by the main process, with no worker traceback
+                classes = f", 0 to {self.num_classes - 1}" if self.num_classes else ""
+                yield BadSample(name, f"{sample.get('__url__')}: sample {sample.get('__key__')} {label} (every "
+                                      f"sample needs a .cls label: its class index{classes})", fatal=True), -1
+                continue
+            ext = next((k for k in SAMPLE_IMAGE_KEYS if k in sample), None)
+            if ext is None:
+                yield BadSample(name, f"no image (keys: {', '.join(k for k in sample if not k.startswith('__'))})"), \
+                    label
+                continue
+            yield self.transform(sample[ext], name, size, sample_seed(self.seed, key, name)), label

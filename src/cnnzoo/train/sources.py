@@ -141,11 +141,11 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
         raise ValueError(f"{cfg.data}: {len(shards.train)} training shard(s) cannot give each of {world_size} "
                          f"processes a share; write at least {world_size} (cnnzoo shards --shard-size)")
     train = LoaderBatches(shard_dataset(shards.train, make_train, shuffle=True, seed=cfg.seed, rank=rank,
-                                        world_size=world_size),
+                                        world_size=world_size, shards=shards),
                           classes=shards.classes, source=f"shards:{shards.directory}", shuffle=True,
                           num_images=shards.count("train"), shard_sizes=shards.shard_sizes("train"), **common)
     test = LoaderBatches(shard_dataset(shards.val, make_test, shuffle=False, seed=cfg.seed, rank=rank,
-                                       world_size=world_size),
+                                       world_size=world_size, shards=shards),
                          classes=shards.classes, source=f"shards:{shards.directory} (val)", shuffle=False,
                          num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
     return RunData(train, test, in_chans, img_size)
@@ -168,7 +168,8 @@ def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_
         shards = find_shards(data)
         if not shards.val:
             raise ValueError(f"{shards.directory}: the shard index has no val split to evaluate on")
-        return LoaderBatches(shard_dataset(shards.val, make, shuffle=False, seed=0, rank=0, world_size=1),
+        return LoaderBatches(shard_dataset(shards.val, make, shuffle=False, seed=0, rank=0, world_size=1,
+                                           shards=shards),
                              classes=shards.classes, source=f"shards:{shards.directory} (val)",
                              num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
     root = Path(data)

@@ -3,7 +3,8 @@
 :class:`LoaderBatches` is the :class:`~cnnzoo.train.batches.BatchSource` of both: worker processes decode
 and transform the images (persistent between epochs), pinned memory on CUDA, each epoch's order seeded by
 (seed, epoch) so that ``--resume`` continues exactly at an epoch boundary, each rank a disjoint share, and
-images that fail to decode skipped with one warning naming each and counted (``strict_data``: an error).
+images that fail to decode skipped with one warning naming each and counted (``strict_data``: an error), the
+samples of a damaged shard likewise (each one counted), a class none of whose images decodes an error.
 :func:`choose_data_cache` decides between this and the in-memory path.
 """
 
@@ -12,19 +13,27 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
+from cnnzoo.data.folder import undecodable_class
 from cnnzoo.data.streams import (
     Batch,
     EpochBatchSampler,
     FolderDataset,
+    ShardError,
+    ShardSampleError,
     ShardStream,
     TransformCache,
     bounded_heap_worker,
     collate_skipping,
 )
+
+if TYPE_CHECKING:
+    from cnnzoo.data.shards import ShardSet
 
 __all__ = ["LoaderBatches", "choose_data_cache", "default_workers", "MEMORY_CACHE_BYTES", "folder_dataset",
            "shard_dataset", "stats_for", "per_channel"]
@@ -79,7 +88,10 @@ class LoaderBatches:
         self.batch_size, self.shuffle, self.seed, self.strict = batch_size, shuffle, seed, strict
         self.rank, self.world_size, self._num_images = rank, world_size, num_images
         self.img_size = img_size
-        self._skipped: dict[str, None] = {}
+        self._skipped: dict[str, str] = {}  # name → why ("image" or "shard")
+        self._bad_by_class: dict[int, set[str]] = {}
+        self._class_sizes = [int(n) for n in np.bincount(dataset.labels, minlength=len(classes))] \
+            if isinstance(dataset, FolderDataset) else dataset.class_sizes
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory)
         if workers > 0:
@@ -129,15 +141,43 @@ class LoaderBatches:
     def _checked(self, batch: Batch) -> Batch:
         for bad in batch.bad:
             if bad.fatal:
-                raise ValueError(bad.error)
+                raise ShardSampleError(bad.error)
+            if bad.lost:  # a damaged shard: every sample it lost is counted
+                if self.strict:
+                    raise ShardError(f"{bad.error} (strict_data is on; without it the samples a damaged shard lost "
+                                     f"are skipped and counted)")
+                if bad.lost[0] not in self._skipped:  # one warning per shard, however many epochs meet it
+                    self._skipped.update(dict.fromkeys(bad.lost, "shard"))
+                    self._log(f"cnnzoo: warning: skipped {len(bad.lost)} sample(s) of a damaged shard: {bad.error}")
+                continue
             what = bad.error.replace("<bytes>", bad.name)
             what = what if bad.name in what else f"{bad.name}: {what}"
             if self.strict:
                 raise ValueError(f"{what} (strict_data is on; without it such images are skipped and counted)")
             if bad.name not in self._skipped:  # one warning per image, however many epochs meet it
-                self._skipped[bad.name] = None
+                self._skipped[bad.name] = "image"
                 self._log(f"cnnzoo: warning: skipped an image that cannot be decoded: {what}")
+            self._check_class(bad.label, bad.name)
         return batch
+
+    def _check_class(self, label: int, name: str) -> None:
+        """A class none of whose images decodes: the error of the in-memory path, once its last one failed."""
+        if label < 0 or not self._class_sizes or label >= len(self._class_sizes):
+            return
+        failed = self._bad_by_class.setdefault(label, set())
+        failed.add(name)
+        if len(failed) >= self._class_sizes[label] > 0:
+            cls = self.classes[label]
+            where = Path(self.source[len("folder:"):]) / cls if self.source.startswith("folder:") \
+                else f"{self.source}, class {cls}"
+            raise undecodable_class(where, self._class_sizes[label])
+
+    def skip_summary(self) -> str:
+        """What was skipped, e.g. ``"1 image that cannot be decoded, 4 samples of damaged shards"`` ("" if nothing)."""
+        images = sum(1 for why in self._skipped.values() if why == "image")
+        lost = len(self._skipped) - images
+        return ", ".join(x for x in (f"{images} image(s) that cannot be decoded" if images else "",
+                                     f"{lost} sample(s) of damaged shards" if lost else "") if x)
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if isinstance(self.dataset, FolderDataset) or not self.shuffle:
@@ -188,7 +228,8 @@ class LoaderBatches:
 
     @property
     def skipped(self) -> list[str]:
-        """The images skipped so far because they could not be decoded, each once."""
+        """The images skipped so far because they could not be decoded, each once, and each sample that a
+        damaged shard lost."""
         return list(self._skipped)
 
 
@@ -208,9 +249,15 @@ def folder_dataset(files: list, labels: list[int], make: Callable[[int], Callabl
 
 
 def shard_dataset(urls: list[str], make: Callable[[int], Callable[[Any], torch.Tensor]], *, shuffle: bool,
-                  seed: int, rank: int, world_size: int) -> ShardStream:
-    """A :class:`ShardStream` over ``urls`` whose images ``make(size)`` decodes and transforms."""
-    return ShardStream(urls, TransformCache(make), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
+                  seed: int, rank: int, world_size: int, shards: ShardSet | None = None) -> ShardStream:
+    """A :class:`ShardStream` over ``urls`` whose images ``make(size)`` decodes and transforms; ``shards``
+    (the set ``urls`` come from) gives the sample counts and classes that the stream is checked against."""
+    if shards is None:
+        return ShardStream(urls, TransformCache(make), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
+    split = "train" if set(urls) <= set(shards.train) else "val"
+    return ShardStream(urls, TransformCache(make), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
+                       expected=shards.expected(urls), num_classes=len(shards.classes),
+                       class_sizes=shards.class_sizes(split))
 
 
 def stats_for(model: str, in_chans: int, index: dict | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
