@@ -173,7 +173,7 @@ class LoaderBatches:
             raise undecodable_class(where, self._class_sizes[label])
 
     def skip_summary(self) -> str:
-        """What was skipped, e.g. ``"1 image that cannot be decoded, 4 samples of damaged shards"`` ("" if nothing)."""
+        """What was skipped, e.g. ``"1 image(s) that cannot be decoded, 4 sample(s) of damaged shards"`` (or "")."""
         images = sum(1 for why in self._skipped.values() if why == "image")
         lost = len(self._skipped) - images
         return ", ".join(x for x in (f"{images} image(s) that cannot be decoded" if images else "",
