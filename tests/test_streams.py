@@ -258,7 +258,8 @@ def test_shards_a_killed_writer_left_without_their_index_are_named_so(tmp_path, 
     monkeypatch.setattr(shards_mod, "_payload", dies_in_val)
     with pytest.raises(KeyboardInterrupt):
         write_shards(root, tmp_path / "sh", shard_size=5, log=lambda _: None)
-    assert list((tmp_path / "sh").glob("train-*.tar")) and not (tmp_path / "sh" / "index.json").exists()
+    assert len(list((tmp_path / "sh").glob("train-*.tar"))) == 5 and not (tmp_path / "sh" / "index.json").exists()
+    assert not (tmp_path / "sh" / "val-000000.tar").exists()  # the shard being written is not published
     missing = r"index\.json: the shard index is missing \(`cnnzoo shards` writes it last"
     with pytest.raises(FileNotFoundError, match=missing):
         load_run_data(_cfg(tmp_path / "sh"))

@@ -110,8 +110,12 @@ def write_shards(src: str | os.PathLike | None, out: str | os.PathLike, shard_si
         names: list[str] = []
         with wds.ShardWriter(str(out / f"{split}-%06d.tar.partial"), maxcount=shard_size, verbose=0,
                              post=functools.partial(_publish, names=names)) as sink:
-            for i, (item, ext, label) in enumerate(samples):
-                sink.write({"__key__": f"{i:08d}", ext: _payload(item), "cls": str(label).encode()})
+            try:
+                for i, (item, ext, label) in enumerate(samples):
+                    sink.write({"__key__": f"{i:08d}", ext: _payload(item), "cls": str(label).encode()})
+            except BaseException:
+                sink.post = None  # closed on the way out: the unfinished shard keeps its temporary name
+                raise
         sizes = [min(shard_size, len(samples) - k * shard_size) for k in range(len(names))]
         index["splits"][split] = dict(count=len(samples), shards=dict(zip(names, sizes, strict=True)),
                                       per_class={c: sum(1 for _, _, y in samples if y == k)
