@@ -21,9 +21,9 @@ _ALIGN = {"l": "<", "r": ">", "c": "^"}
 def plural(n: float, word: str, many: str | None = None, fmt: str = "") -> str:
     """``n`` and ``word`` agreeing with it, for every count shown to people: ``plural(1, "epoch")`` is
     "1 epoch", ``plural(2, "class")`` "2 classes", ``plural(12000, "image", fmt=",")`` "12,000 images".
-    ``many`` is the plural where adding -s/-es is wrong (e.g. "indices")."""
+    ``many`` is the plural where adding -s (-es after s, x, z, sh) is wrong: "batches", "indices"."""
     if many is None:
-        many = word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+        many = word + ("es" if word.endswith(("s", "x", "z", "sh")) else "s")
     return f"{format(n, fmt)} {word if n == 1 else many}"
 
 
