@@ -185,7 +185,7 @@ def _bash_commands() -> list[tuple[str, list[str]]]:
 
 
 @pytest.mark.parametrize("where,tokens", _bash_commands(), ids=lambda v: v if isinstance(v, str) else None)
-def test_bash_commands_parse_and_the_cheap_ones_run(where, tokens, in_workdir, capsys):
+def test_bash_commands_parse_and_the_cheap_ones_run(where, tokens, request, capsys):
     argv = _cnnzoo_argv(tokens)
     if tokens[0] == "make":
         assert re.search(rf"^{re.escape(tokens[1])}:", (ROOT / "Makefile").read_text(), re.M), tokens
@@ -200,6 +200,7 @@ def test_bash_commands_parse_and_the_cheap_ones_run(where, tokens, in_workdir, c
         resolve_config(args, log=lambda _: None)  # recipe names and every value, checked
     local = not any(a.startswith(("~", "/")) for a in argv)
     if local and (argv[0] in RUN_COMMANDS or (argv[0] == "train" and args.list_recipes)):
+        request.getfixturevalue("in_workdir")  # only what runs needs the demo run and the files
         cheap = ["--subset", "500"] if argv[0] == "eval" else []  # not the 10,000 test images
         assert main(argv + cheap) == 0, capsys.readouterr().err
 
