@@ -14,8 +14,7 @@ it, and ``SKIPPED_BLOCKS`` below is raised, so skips cannot grow silently):
   parser, and a ``cnnzoo train`` command is resolved to its checked ``TrainConfig`` (recipe, values). The
   cheap ones run (``RUN_COMMANDS``, ``python -c``; ``eval`` on 500 images), with ``runs/<name>`` standing for
   the demo run; long training, search, shards, and paths outside the working directory (``~``, ``/data``)
-  are parse-only.
-  ``make X`` names a target of the Makefile.
+  are parse-only. ``make X`` names a target of the Makefile (``make demo`` itself runs in the set-up).
 * ``text`` blocks that show command synopses: each ``cnnzoo SUB`` is a sub-command and each ``--flag`` one
   of its options.
 * Every ``cnnzoo.a.b`` name in backticks resolves.
