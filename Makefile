@@ -27,9 +27,11 @@ data:
 	fi
 
 # The main job: train the fastest recipe (resnet8_fast: ResNet-8 ×2, 4 epochs, ≈ 93 % in under 3 minutes)
-# on Fashion-MNIST and print the test accuracy; the run lands in runs/demo-<time>/
+# on Fashion-MNIST and print the test accuracy; the run lands in runs/demo-<time>/ and runs/demo points
+# at the latest one (the run that the README's examples load)
 demo: venv data
-	$(VENV)/bin/cnnzoo train --config resnet8_fast --name demo-$$(date +%Y%m%d-%H%M%S)
+	@name=demo-$$(date +%Y%m%d-%H%M%S) && $(VENV)/bin/cnnzoo train --config resnet8_fast --name $$name \
+	  && ln -sfn $$name runs/demo && echo "runs/demo -> runs/$$name"
 
 lint: venv
 	$(PY) -m ruff check .

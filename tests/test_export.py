@@ -42,7 +42,7 @@ def test_export_errors(tmp_path):
         export_model(model, tmp_path / "m.pt", "torchscript", opset=17)
     with pytest.raises(ValueError, match="at least 8x8"):
         export_model(model, tmp_path / "m.onnx", "onnx", input_shape=(1, 1, 4, 4))
-    with pytest.raises(ValueError, match="input channels"):
+    with pytest.raises(ValueError, match="takes 1 input channel, got"):
         export_model(model, tmp_path / "m.onnx", "onnx", input_shape=(1, 3, 28, 28))
     with pytest.raises(ValueError, match="torch.jit.script"):
         export_model(model, tmp_path / "m.pt", "torchscript", method="script")

@@ -52,6 +52,7 @@ from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD, resolve_data_config
+from cnnzoo.tables import plural
 from cnnzoo.weights.loading import (
     LoadReport,
     classifier_name,
@@ -158,7 +159,7 @@ def header_for(model: nn.Module, *, classes: list[str] | tuple[str, ...] | None 
         raise ValueError(f"mean and std need one value per input channel ({in_chans}), got {len(mean)} and {len(std)}")
     num_classes = int(args["num_classes"])
     if classes is not None and len(classes) != num_classes:
-        raise ValueError(f"{len(classes)} class names for a model with {num_classes} classes")
+        raise ValueError(f"{plural(len(classes), 'class name')} for a model with {plural(num_classes, 'class')}")
     scaling = dict(info.scaling) if "phi" in info.scaling else None
     unknown = set(extra) - {f.name for f in dataclasses.fields(CheckpointHeader)}
     if unknown:

@@ -12,10 +12,19 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["format_cell", "format_table", "confusion_table"]
+__all__ = ["format_cell", "format_table", "confusion_table", "plural"]
 
 _NUMBER = re.compile(r"^[-+]?(\d[\d,]*)?\.?\d+(e[-+]?\d+)?%?$", re.IGNORECASE)
 _ALIGN = {"l": "<", "r": ">", "c": "^"}
+
+
+def plural(n: float, word: str, many: str | None = None, fmt: str = "") -> str:
+    """``n`` and ``word`` agreeing with it, for every count shown to people: ``plural(1, "epoch")`` is
+    "1 epoch", ``plural(2, "class")`` "2 classes", ``plural(12000, "image", fmt=",")`` "12,000 images".
+    ``many`` is the plural where adding -s (-es after s, x, z, sh) is wrong: "batches", "indices"."""
+    if many is None:
+        many = word + ("es" if word.endswith(("s", "x", "z", "sh")) else "s")
+    return f"{format(n, fmt)} {word if n == 1 else many}"
 
 
 def format_cell(value: Any, floatfmt: str = ".2f") -> str:
@@ -79,7 +88,7 @@ def confusion_table(cm: Any, classes: Sequence[str], markdown: bool = False) -> 
     counts = cm.tolist() if hasattr(cm, "tolist") else [list(r) for r in cm]
     k = len(classes)
     if len(counts) != k or any(len(r) != k for r in counts):
-        raise ValueError(f"the confusion matrix must be {k}×{k} for {k} classes")
+        raise ValueError(f"the confusion matrix must be {k}×{k} for {plural(k, 'class')}")
     return format_table(["true \\ pred"] + [str(i) for i in range(k)],
                         [[f"{i} {classes[i][:10]}"] + [int(v) for v in counts[i]] for i in range(k)],
                         markdown=markdown)

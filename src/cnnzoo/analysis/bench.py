@@ -28,7 +28,7 @@ from cnnzoo.device import parse_dtype, resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.inference import RUNTIMES, deploy, optimize_for_inference
 from cnnzoo.registry import model_info
-from cnnzoo.tables import format_table
+from cnnzoo.tables import format_table, plural
 
 __all__ = ["prepare_model", "bench_models", "runtime_latency", "parse_runtimes", "rows_to_table", "rows_to_csv",
            "plot_macs_vs_latency"]
@@ -202,8 +202,9 @@ def rows_to_table(rows: list[dict[str, Any]]) -> str:
     lines = [format_table(header, body, align="ll" + "r" * (len(header) - 2))]
     if rows:
         r = rows[0]
-        lines.append(f"{r['device']} ({r['device_name']}), {r['threads']} threads, torch {r['torch']}; "
-                     f"{r['clock']} clock; median of {r['rounds']} interleaved round(s) × {r['repeats']} runs "
+        lines.append(f"{r['device']} ({r['device_name']}), {plural(r['threads'], 'thread')}, torch {r['torch']}; "
+                     f"{r['clock']} clock; median of {plural(r['rounds'], 'interleaved round')} × "
+                     f"{plural(r['repeats'], 'run')} "
                      f"after {r['warmup']} warm-up")
     return "\n".join(lines)
 
@@ -257,7 +258,7 @@ def plot_macs_vs_latency(rows: list[dict[str, Any]], path: str, batch: int | Non
     ax.set_xlabel("GMACs per image (multiply-adds)")
     ax.set_ylabel("latency per image (ms)")
     ax.set_title(f"FLOPs vs measured latency, batch {batch}, {r0['dtype']}, {r0['device']} "
-                 f"({r0['threads']} threads)", fontsize=9)
+                 f"({plural(r0['threads'], 'thread')})", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -42,7 +42,7 @@ from cnnzoo.analysis.latency import measure_latency
 from cnnzoo.device import resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.registry import model_info
-from cnnzoo.tables import format_table
+from cnnzoo.tables import format_table, plural
 
 __all__ = ["LayerStats", "ModelProfile", "profile_ops", "profile_model"]
 
@@ -153,7 +153,7 @@ class ModelProfile:
         rule, total = lines[1], lines[-1]
         lines = lines[:-1]
         if max_rows and len(self.layers) > max_rows:
-            lines.append(f"… {len(self.layers) - max_rows} more layers (see --json / --csv)")
+            lines.append(f"… {plural(len(self.layers) - max_rows, 'more layer')} (see --json / --csv)")
         lines += [rule, total]
         lines.append(
             f"{self.model}: input {tuple(self.input_shape)} {self.dtype}; {t['params']:,} params, "
@@ -164,9 +164,9 @@ class ModelProfile:
         if self.latency:
             lat = self.latency
             lines.append(
-                f"latency on {lat['device']} ({lat['device_name']}, {lat['threads']} threads): median "
+                f"latency on {lat['device']} ({lat['device_name']}, {plural(lat['threads'], 'thread')}): median "
                 f"{lat['median_ms']:.3f} ms, IQR {lat['iqr_ms']:.3f} ms, min {lat['min_ms']:.3f} ms over "
-                f"{lat['repeats']} runs after {lat['warmup']} warm-up; {lat['throughput']:.1f} images/s"
+                f"{plural(lat['repeats'], 'run')} after {lat['warmup']} warm-up; {lat['throughput']:.1f} images/s"
             )
         for rt, lat in self.extra.get("runtimes", {}).items():  # cnnzoo.analysis.bench.runtime_latency
             lines.append(f"latency deployed on {rt} ({lat['dtype']}): median {lat['median_ms']:.3f} ms, IQR "

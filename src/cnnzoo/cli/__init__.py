@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from cnnzoo._version import __version__
+
 # Modules with ``add_parser(subparsers)``; each registers its sub-commands and their handlers.
 COMMAND_MODULES = [
     "cnnzoo.cli.zoo",
@@ -22,6 +24,8 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnzoo", description="CNN backbones: list, train, analyse, export, deploy.")
+    parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

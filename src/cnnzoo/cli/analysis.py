@@ -30,7 +30,7 @@ def _int_list(text: str) -> list[int]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="per-layer params, MACs, memory access cost, kernels and latency")
-    p.add_argument("model")
+    p.add_argument("model", help="a model name (`cnnzoo list`)")
     p.add_argument("--img-size", type=int, default=None, help="input side (default: the model's)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--device", default="cpu", help="where latency is measured: cpu or cuda (default cpu)")
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_profile)
 
     p = sub.add_parser("bench", help="latency and throughput of models across batch sizes and settings")
-    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="one or more model names (`cnnzoo list`)")
     p.add_argument("--batch", type=_int_list, default=[1], help="comma-separated batch sizes (default 1)")
     p.add_argument("--img-size", type=int, default=None, help="input side (default: each model's)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
@@ -61,8 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--optimize", action="store_true",
                    help="run through cnnzoo.optimize_for_inference (folds batch norms; with the settings above)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per round (default 10)")
     p.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all models (median taken)")
     p.add_argument("--clock", default="wall", choices=["wall", "process"],
                    help="wall-clock time, or this process's CPU time (steadier on a shared CPU; CPU only)")

@@ -6,6 +6,7 @@ import argparse
 
 from cnnzoo.cli._types import positive_int
 from cnnzoo.data.shards import write_shards
+from cnnzoo.tables import plural
 
 __all__ = ["add_parser"]
 
@@ -25,5 +26,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _shards(args: argparse.Namespace) -> int:
     index = write_shards(args.src, args.out, args.shard_size)
-    print(f"{len(index['classes'])} classes; index: {args.out}/index.json")
+    print(f"{plural(len(index['classes']), 'class')}; index: {args.out}/index.json")
     return 0

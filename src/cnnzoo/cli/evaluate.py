@@ -18,7 +18,9 @@ from cnnzoo.data.config import resolve_data_config
 from cnnzoo.data.folder import IMAGE_EXTENSIONS
 from cnnzoo.device import resolve_device
 from cnnzoo.registry import model_info
+from cnnzoo.tables import plural
 from cnnzoo.train import evaluate
+from cnnzoo.train.evaluation import format_top5
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion
 from cnnzoo.train.sources import data_kind, eval_source
 from cnnzoo.train.streaming import LoaderBatches
@@ -41,20 +43,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST; image folders: val/ "
                                                    "where there is no test/), val")
     e.add_argument("--workers", type=int, help="decoding processes for an image folder or shards (default: the cores)")
-    e.add_argument("--batch-size", type=positive_int, default=500)
+    e.add_argument("--batch-size", type=positive_int, default=500, help="images per forward pass (default 500)")
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
     e.add_argument("--subset", type=positive_int,
                    help="first N images only (an image folder: N drawn at random, seed 0)")
     e.add_argument("--out", help="directory for the confusion matrix PNG and the JSON of results (default: the run "
                                  "directory, or ./evals for shipped weights); files are named by time, never replaced")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda or cuda:N (default cpu)")
     e.set_defaults(handler=_eval)
 
     q = sub.add_parser("predict", help="top-k classes of images with a trained checkpoint")
     q.add_argument("checkpoint", help=_CHECKPOINT_HELP)
     q.add_argument("images", nargs="+", help="image files or directories of images")
     q.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
-    q.add_argument("-k", "--topk", type=positive_int, default=3)
+    q.add_argument("-k", "--topk", type=positive_int, default=3, help="classes to show per image (default 3)")
     q.add_argument("--invert", action="store_true",
                    help="invert gray levels (Fashion-MNIST shows light objects on black)")
     q.set_defaults(handler=_predict)
@@ -144,7 +146,7 @@ def _eval(args: argparse.Namespace) -> int:
         data, size = _streamed(args, data_arg, model, header, path, device)
         n_images = data.num_images
     if len(data.classes) != header.num_classes:
-        raise ValueError(f"{path}: the checkpoint has {header.num_classes} classes, {data.source} has "
+        raise ValueError(f"{path}: the checkpoint has {plural(header.num_classes, 'class')}, {data.source} has "
                          f"{len(data.classes)}")
     classes = list(data.classes)
     t0 = time.perf_counter()
@@ -153,8 +155,10 @@ def _eval(args: argparse.Namespace) -> int:
     skipped = getattr(data, "skipped", [])
     why = f" ({len(skipped)} skipped: {data.skip_summary()})" if skipped else ""
     print(f"{header.model} ({path}) on {data.source} at {size} px{' with flip TTA' if args.tta_flip else ''}: "
-          f"scored {res.count} of {n_images} images{why}")
-    print(f"top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  {rate:.0f} images/s\n")
+          f"scored {res.count} of {plural(n_images, 'image')}{why}")
+    print(f"top-1 {res.top1:.2f}%{format_top5(res.top5, '  top-5 {:.2f}%')}  loss {res.loss:.4f}  "
+          f"{rate:.0f} images/s
+")
     print(format_table(["class", "accuracy %"], [[c, a] for c, a in zip(classes, res.per_class, strict=True)]))
     print("\n" + confusion_table(res.confusion, classes))
     out = _output_dir(args, path)

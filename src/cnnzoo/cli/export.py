@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "or timm file needs --model) or a model name (with --checkpoint FILE, its shipped weights, "
                     "or random weights, as it says).")
     p.add_argument("target", help="a checkpoint file, or a model name (`cnnzoo list`)")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=FORMATS, help="file format: " + ", ".join(FORMATS))
     p.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
     p.add_argument("--checkpoint", metavar="FILE", help="weights for the model named by TARGET")
     p.add_argument("--output", "-o", metavar="FILE",

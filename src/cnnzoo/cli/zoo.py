@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_list)
 
     p = sub.add_parser("info", help="what the registry knows of one model")
-    p.add_argument("model")
+    p.add_argument("model", help="a model name (`cnnzoo list`)")
     p.set_defaults(handler=_info)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnnzoo.tables import plural
+
 __all__ = ["FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "FASHION_MNIST_FILES",
            "FASHION_MNIST_SPLITS", "read_idx", "find_fashion_mnist", "fashion_mnist_files", "is_fashion_mnist_dir",
            "load_fashion_mnist", "DEFAULT_FASHION_MNIST_DIR", "MISSING_DATA_HELP"]
@@ -144,7 +146,8 @@ def load_fashion_mnist(root: str | os.PathLike, split: str = "train") -> tuple[t
         raise ValueError(f"{img_file}: expected images (N, H, W) and labels (N,), "
                          f"got {images.shape} and {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{img_file}: {len(images)} images but {lbl_file.name} holds {len(labels)} labels")
+        raise ValueError(f"{img_file}: {plural(len(images), 'image')} but {lbl_file.name} holds "
+                         f"{plural(len(labels), 'label')}")
     bad = labels[(labels < 0) | (labels >= len(FASHION_MNIST_CLASSES))] if labels.size else labels
     if bad.size:
         raise ValueError(f"{lbl_file}: label {int(bad[0])} out of range 0..{len(FASHION_MNIST_CLASSES) - 1}")

@@ -27,6 +27,7 @@ from typing import Any
 from cnnzoo.checkpoint import write_text
 from cnnzoo.data.folder import scan_image_folder
 from cnnzoo.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from cnnzoo.tables import plural
 
 __all__ = ["write_shards", "find_shards", "is_shards", "ShardSet", "INDEX_NAME", "require_webdataset"]
 
@@ -120,7 +121,7 @@ def write_shards(src: str | os.PathLike | None, out: str | os.PathLike, shard_si
         index["splits"][split] = dict(count=len(samples), shards=dict(zip(names, sizes, strict=True)),
                                       per_class={c: sum(1 for _, _, y in samples if y == k)
                                                  for k, c in enumerate(classes)})
-        log(f"{split}: {len(samples)} samples in {len(names)} shards ({out}/{split}-*.tar)")
+        log(f"{split}: {plural(len(samples), 'sample')} in {plural(len(names), 'shard')} ({out}/{split}-*.tar)")
     write_text(out / INDEX_NAME, json.dumps(index, indent=1))  # last and atomic: no index, no complete set
     return index
 

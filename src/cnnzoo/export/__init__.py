@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from cnnzoo.checkpoint import atomic_write
+from cnnzoo.tables import plural
 
 __all__ = ["FORMATS", "SUFFIXES", "ExportResult", "export_model", "verify_export", "opset_range", "require_module",
            "onnx_to_openvino"]
@@ -252,7 +253,7 @@ def export_model(
         raise ValueError(f"{type(model).__name__} needs inputs of at least {min_size}x{min_size}, got "
                          f"{input_shape[2]}x{input_shape[3]}")
     if hasattr(model, "in_chans") and input_shape[1] != model.in_chans:
-        raise ValueError(f"{type(model).__name__} takes {model.in_chans} input channels, got input_shape "
+        raise ValueError(f"{type(model).__name__} takes {plural(model.in_chans, 'input channel')}, got input_shape "
                          f"{tuple(input_shape)}")
 
     model = model.eval()

@@ -53,7 +53,7 @@ from cnnzoo.inference.runtimes import (
     write_onnx,
 )
 from cnnzoo.registry import model_info
-from cnnzoo.tables import format_table
+from cnnzoo.tables import format_table, plural
 from cnnzoo.weights import shipped_models
 
 __all__ = ["TOLERANCES", "Candidate", "DeployReport", "Engine", "deploy", "auto_candidates", "default_measure",
@@ -139,7 +139,8 @@ class DeployReport:
 
     def __str__(self) -> str:
         lines = [f"{self.model}, batch {self.batch}, {self.img_size}×{self.img_size}, on {self.device_name} "
-                 f"({self.threads} threads): asked runtime={self.requested_runtime}, dtype={self.requested_dtype}",
+                 f"({plural(self.threads, 'thread')}): asked runtime={self.requested_runtime}, "
+                 f"dtype={self.requested_dtype}",
                  self.table()]
         if self.int8 is not None:
             lines.append(self.int8.summary())

@@ -29,6 +29,7 @@ import torch
 
 from cnnzoo.data import ImageData, load_data
 from cnnzoo.export import _quiet, require_module
+from cnnzoo.tables import plural
 from cnnzoo.train.batches import to_float
 
 __all__ = ["Int8Check", "quantize_onnx", "load_split", "normalized", "top1_accuracy"]
@@ -55,8 +56,9 @@ class Int8Check:
 
     def summary(self) -> str:
         verdict = ("int8 kept" if self.kept_int8 else
-                   f"int8 REJECTED: the drop exceeds {self.max_drop:g} points, the float model is kept")
-        return (f"top-1 on {self.count} validation images of {self.data}: fp32 {self.fp32_top1:.2f} %, "
+                   f"int8 REJECTED: the drop exceeds {plural(self.max_drop, 'point', fmt='g')}, the float model "
+                   "is kept")
+        return (f"top-1 on {plural(self.count, 'validation image')} of {self.data}: fp32 {self.fp32_top1:.2f} %, "
                 f"int8 {self.int8_top1:.2f} % (drop {self.drop:+.2f} points, limit {self.max_drop:g}); {verdict}")
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.helpers import is_exporting as _is_exporting
+from cnnzoo.tables import plural
 
 
 class ZooModel(nn.Module):
@@ -41,7 +42,7 @@ class ZooModel(nn.Module):
             )
         if x.shape[1] != self.in_chans:
             raise ValueError(
-                f"{name} was built for in_chans={self.in_chans} but got {x.shape[1]} channels "
+                f"{name} was built for in_chans={self.in_chans} but got {plural(x.shape[1], 'channel')} "
                 f"(input shape {tuple(x.shape)}); build it with in_chans={x.shape[1]}"
             )
         h, w = x.shape[-2:]

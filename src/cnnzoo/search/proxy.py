@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnzoo.data import ImageData, is_fashion_mnist, load_data
+from cnnzoo.tables import plural
 from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.evaluation import evaluate
 from cnnzoo.train.optim import create_optimizer, create_scheduler
@@ -56,9 +57,9 @@ class ProxyTask:
             raise ValueError(f"proxy lr must be > 0, got {self.lr!r}")
 
     def describe(self) -> str:
-        steps = f", at most {self.max_steps} steps" if self.max_steps else ""
+        steps = f", at most {plural(self.max_steps, 'step')}" if self.max_steps else ""
         return (f"{self.train_images} train / {self.test_images} test images at {self.img_size}², "
-                f"{self.epochs} epoch(s){steps}, batch {self.batch_size}, SGD lr {self.lr:g} one-cycle")
+                f"{plural(self.epochs, 'epoch')}{steps}, batch {self.batch_size}, SGD lr {self.lr:g} one-cycle")
 
 
 @dataclass

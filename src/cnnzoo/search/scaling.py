@@ -22,6 +22,7 @@ from cnnzoo.search.objectives import coefficient_grid, flops_ratio
 from cnnzoo.search.proxy import ProxyTask, load_proxy_data, seeded_build
 from cnnzoo.search.report import plot_points, write_report
 from cnnzoo.search.study import TrialProgress, open_study, run_study
+from cnnzoo.tables import plural
 
 __all__ = ["ScalingSearch", "search_scaling", "PAPER_COEFFICIENTS"]
 
@@ -116,7 +117,7 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask) -> dict[str, Any]:
                     f"{x.user_attrs['latency_ms']:.3f}", "yes" if x.number == t.number else ""] for x in done),
                   key=lambda r: -float(r[4]))
     write_report(out / "report.md", f"Scaling-coefficient search: {cfg.base}",
-                 [f"Grid step {cfg.step:g}, |α·β²·γ² − 2| ≤ {cfg.tolerance:g}: {len(keys)} candidates, "
+                 [f"Grid step {cfg.step:g}, |α·β²·γ² − 2| ≤ {cfg.tolerance:g}: {plural(len(keys), 'candidate')}, "
                   f"{len(done)} trained. Proxy task: {task.describe()} (resolution × γ).",
                   f"Chosen: α = {chosen['alpha']:g}, β = {chosen['beta']:g}, γ = {chosen['gamma']:g} "
                   f"(written to `coefficients.json`; the paper's: 1.2, 1.1, 1.15)."],

@@ -25,11 +25,12 @@ from torch import nn
 from cnnzoo.checkpoint import header_for
 from cnnzoo.device import bf16_emulation_warning, resolve_device
 from cnnzoo.factory import create_model
+from cnnzoo.tables import plural
 from cnnzoo.train.augment import BatchAugment
 from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.ema import ModelEMA
-from cnnzoo.train.evaluation import EvalResult, evaluate
+from cnnzoo.train.evaluation import EvalResult, evaluate, format_top5
 from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 from cnnzoo.train.sources import RunData, load_run_data
@@ -162,7 +163,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if is_main:
         print(f"cnnzoo train: {cfg.model} ({sum(p.numel() for p in model.parameters()):,} params) on "
               f"{data.train.source} — {data.train.num_images} train / {data.num_test} test images, "
-              f"{data.in_chans}×{data.img_size}², {cfg.epochs} epochs × {steps} steps, batch {cfg.batch_size}×{world},"
+              f"{data.in_chans}×{data.img_size}², {plural(cfg.epochs, 'epoch')} × {plural(steps, 'step')}, "
+              f"batch {cfg.batch_size}×{world},"
               f" device {device}{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}",
               flush=True)
 
@@ -224,13 +226,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if is_main:
         print("\n" + table + "\n")
         if report["skipped_images"]["count"]:
-            print(f"skipped {report['skipped_images']['count']} image(s) that could not be decoded (listed in "
+            print(f"skipped {plural(report['skipped_images']['count'], 'image')} that could not be decoded (listed in "
                   f"report.json)")
         if distributed:
             print(f"all {world} ranks hold identical weights: {ranks_identical}")
-        print(f"test accuracy: {final.top1:.2f}% (top-5 {final.top5:.2f}%)"
+        print(f"test accuracy: {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
               + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
-              + f" on {final.count} test images; report in {run_dir}/report.md", flush=True)
+              + f" on {plural(final.count, 'test image')}; report in {run_dir}/report.md", flush=True)
     if distributed:
         import torch.distributed as dist
 
@@ -254,7 +256,7 @@ def _skipped(data: RunData, distributed: bool, device: torch.device) -> dict[str
 
 def _print_epoch(cfg: TrainConfig, row: dict[str, Any], evaluated: bool, ema: bool) -> None:
     msg = f"epoch {row['epoch']}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% | "
-    msg += (f"test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%"
+    msg += (f"test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}%{format_top5(row['test_top5'])}"
             if evaluated else f"test not evaluated (eval_every {cfg.eval_every})")
     if ema and evaluated:
         msg += f" | EMA top-1 {row['ema_top1']:.2f}%"

@@ -13,15 +13,19 @@ from cnnzoo.device import autocast
 from cnnzoo.train.batches import BatchSource, InMemoryBatches, to_float
 from cnnzoo.train.losses import split_outputs
 
-__all__ = ["EvalResult", "evaluate"]
+__all__ = ["EvalResult", "evaluate", "format_top5", "TOP5_MIN_CLASSES"]
+
+# top-5 is reported only with more than 5 classes: with 5 or fewer it is 100 % by construction
+TOP5_MIN_CLASSES = 6
 
 
 @dataclass
 class EvalResult:
-    """Accuracies in %, mean cross-entropy, per-class accuracy (%), confusion matrix (true × predicted)."""
+    """Accuracies in %, mean cross-entropy, per-class accuracy (%), confusion matrix (true × predicted).
+    ``top5`` is ``None`` with 5 classes or fewer, where it would say nothing (always 100 %)."""
 
     top1: float
-    top5: float
+    top5: float | None
     loss: float
     per_class: list[float]
     confusion: torch.Tensor
@@ -72,5 +76,11 @@ def evaluate(model: nn.Module, data: ImageData | BatchSource, img_size: int, bat
     cm = cm.cpu()
     count = int(sums[2])
     per_class = (cm.diag().double() / cm.sum(1).clamp_min(1).double() * 100).tolist()
-    return EvalResult(top1=float(cm.diag().sum()) / max(1, count) * 100, top5=float(sums[1]) / max(1, count) * 100,
+    top5 = float(sums[1]) / max(1, count) * 100 if n_cls >= TOP5_MIN_CLASSES else None
+    return EvalResult(top1=float(cm.diag().sum()) / max(1, count) * 100, top5=top5,
                       loss=float(sums[0]) / max(1, count), per_class=per_class, confusion=cm, count=count)
+
+
+def format_top5(top5: float | None, template: str = " top-5 {:.2f}%") -> str:
+    """``template`` filled with a top-5 accuracy, or ``""`` where top-5 is not reported (``None``)."""
+    return "" if top5 is None else template.format(top5)

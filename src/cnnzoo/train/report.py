@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import torch
 from cnnzoo import tables
 from cnnzoo.checkpoint import atomic_write
 
-__all__ = ["write_csv", "plot_curves", "plot_confusion", "format_table", "confusion_table"]
+__all__ = ["write_csv", "plot_curves", "plot_confusion", "confusion_figure", "format_table", "confusion_table"]
 
 
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
@@ -64,20 +65,38 @@ def plot_curves(path: str | os.PathLike, rows: list[dict[str, Any]], title: str 
     plt.close(fig)
 
 
-def plot_confusion(path: str | os.PathLike, cm: torch.Tensor, classes: list[str], title: str = "") -> None:
+def _short(name: str, width: int = 24) -> str:
+    """A class name cut to ``width`` characters (with an ellipsis) for axis labels."""
+    return name if len(name) <= width else name[:width - 1] + "…"
+
+
+def confusion_figure(cm: torch.Tensor, classes: list[str], title: str = "") -> Any:
+    """The confusion matrix (rows: true class, columns: predicted) as a matplotlib figure whose title and
+    labels fit inside it whatever the number and length of the class names: the figure grows with the
+    classes, names longer than 24 characters are shortened, x labels are rotated and the title wrapped."""
     plt = _plt()
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * n, 1 + 0.6 * n))
+    side = max(5.0, 2.5 + 0.45 * n)  # inches
+    fig, ax = plt.subplots(figsize=(side, side), layout="constrained")
     ax.imshow(cm.numpy(), cmap="Blues")
-    ax.set_xticks(range(n), classes, rotation=60, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    labels = [_short(str(c)) for c in classes]
+    ax.set_xticks(range(n), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(textwrap.fill(title or "confusion matrix", width=max(20, int(side * 9))), fontsize=10)
     vmax = float(cm.max()) if cm.numel() else 0.0
     for i in range(n):
         for j in range(n):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > vmax / 2 else "black")
-    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(path: str | os.PathLike, cm: torch.Tensor, classes: list[str], title: str = "") -> None:
+    """Write :func:`confusion_figure` as a PNG, atomically."""
+    plt = _plt()
+    fig = confusion_figure(cm, classes, title)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 

@@ -19,6 +19,7 @@ from cnnzoo.data.folder import FolderSplit, scan_image_folder
 from cnnzoo.data.shards import find_shards, is_shards
 from cnnzoo.data.transforms import EvalTransform, TrainTransform
 from cnnzoo.registry import model_info
+from cnnzoo.tables import plural
 from cnnzoo.train.batches import BatchSource, InMemoryBatches
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.streaming import (
@@ -138,7 +139,7 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
     if not shards.val:
         raise ValueError(f"{shards.directory}: the shard index has no val split to test on")
     if len(shards.train) < world_size:
-        raise ValueError(f"{cfg.data}: {len(shards.train)} training shard(s) cannot give each of {world_size} "
+        raise ValueError(f"{cfg.data}: {plural(len(shards.train), 'training shard')} cannot give each of {world_size} "
                          f"processes a share; write at least {world_size} (cnnzoo shards --shard-size)")
     train = LoaderBatches(shard_dataset(shards.train, make_train, shuffle=True, seed=cfg.seed, rank=rank,
                                         world_size=world_size, shards=shards),

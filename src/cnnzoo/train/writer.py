@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from cnnzoo.checkpoint import CheckpointHeader, read_header, remove_stale_temps, save_state_dict, write_text
-from cnnzoo.train.evaluation import EvalResult
+from cnnzoo.tables import plural
+from cnnzoo.train.evaluation import TOP5_MIN_CLASSES, EvalResult, format_top5
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves, write_csv
 from cnnzoo.train.state import RunState
 from cnnzoo.train.tensorboard import EventWriter, read_events
@@ -105,7 +106,8 @@ class RunWriter:
     def _scalars(self, row: dict[str, Any]) -> None:
         if self._tb is None:
             self._tb = EventWriter(self.run_dir / "tensorboard")
-        self._tb.add_scalars({k: float(v) for k, v in row.items() if k != "epoch" and not math.isnan(float(v))},
+        self._tb.add_scalars({k: float(v) for k, v in row.items()
+                              if k != "epoch" and v is not None and not math.isnan(float(v))},
                              int(row["epoch"]))
 
     def epoch_end(self, state: RunState, config: dict[str, Any]) -> None:
@@ -127,12 +129,14 @@ class RunWriter:
         """Write curves, confusion matrix, ``report.md`` and ``report.json``; returns the epoch table."""
         history, classes = report["history"], report["classes"]
         ema = final_ema is not None
+        top5 = len(classes) >= TOP5_MIN_CLASSES  # top-5 is not reported with 5 classes or fewer
         table = format_table(
-            ["epoch", "lr", "train loss", "train acc %", "test loss", "test top-1 %", "test top-5 %"]
+            ["epoch", "lr", "train loss", "train acc %", "test loss", "test top-1 %"]
+            + (["test top-5 %"] if top5 else [])
             + (["EMA top-1 %"] if ema else []) + ["img/s", "time s"],
-            [[r["epoch"], f"{r['lr']:.2e}", r["train_loss"], r["train_acc"], r["test_loss"], r["test_top1"],
-              r["test_top5"]] + ([r["ema_top1"]] if ema else []) + [f"{r['img_per_s']:.0f}",
-                                                                   f"{r['epoch_time_s']:.0f}"]
+            [[r["epoch"], f"{r['lr']:.2e}", r["train_loss"], r["train_acc"], r["test_loss"], r["test_top1"]]
+             + ([r["test_top5"]] if top5 else []) + ([r["ema_top1"]] if ema else [])
+             + [f"{r['img_per_s']:.0f}", f"{r['epoch_time_s']:.0f}"]
              for r in history])
         if not self.enabled:
             return table
@@ -142,11 +146,11 @@ class RunWriter:
                        f"{report['model']}: test top-1 {final.top1:.2f}%")
         per_class = format_table(["class", "accuracy %"], [[c, a] for c, a in report["per_class"].items()])
         text = (f"# {title}\n\n{table}\n\n"
-                f"Final test top-1 {final.top1:.2f}% (top-5 {final.top5:.2f}%)"
+                f"Final test top-1 {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
                 + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
                 + f"; best {report['best_top1']:.2f}% at epoch {report['best_epoch']}; training time "
                   f"{report['train_wall_s']:.0f} s."
-                + (f" Skipped {n} image(s) that could not be decoded (listed in report.json)."
+                + (f" Skipped {plural(n, 'image')} that could not be decoded (listed in report.json)."
                    if (n := report.get("skipped_images", {}).get("count")) else "") + "\n\n"
                 f"## Per class\n\n{per_class}\n\n## Confusion matrix\n\n"
                 f"{confusion_table(final.confusion, classes)}\n")

@@ -20,6 +20,7 @@ from torch import nn
 
 from cnnzoo._warn import warn_user
 from cnnzoo.models._features import FeatureExtractor
+from cnnzoo.tables import plural
 from cnnzoo.weights.layouts import convert_state_dict, sources_for
 
 __all__ = ["LoadReport", "WeightsError", "adapt_input_conv", "classifier_name", "detect_layout", "input_conv_key",
@@ -181,7 +182,7 @@ def _drop_classifier(base: nn.Module, sd: dict[str, torch.Tensor], target: dict[
         msg = (f"{name}: the model has no classifier (num_classes=0); the {what}'s {ckpt_classes}-class "
                f"classifier ({', '.join(drop)}) is left out")
     else:
-        msg = (f"{name}: the {what} has {ckpt_classes} classes and the model {model_classes}; the classifier "
+        msg = (f"{name}: the {what} has {plural(ckpt_classes, 'class')} and the model {model_classes}; the classifier "
                f"({', '.join(drop)}) is re-initialised and needs training")
     warn_user(msg)
 
