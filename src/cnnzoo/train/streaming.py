@@ -24,6 +24,7 @@ from cnnzoo.data.streams import (
     TransformCache,
     bounded_heap_worker,
     collate_skipping,
+    sample_seed,
 )
 
 __all__ = ["LoaderBatches", "choose_data_cache", "default_workers", "MEMORY_CACHE_BYTES", "folder_dataset",
@@ -81,7 +82,11 @@ class LoaderBatches:
         self.img_size = img_size
         self._skipped: dict[str, None] = {}
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory)
+        # the loader's own generator: creating its iterator draws the workers' base seed from it, never from
+        # the global RNG that the batch augmentation uses (a resumed run creates it in another epoch)
+        self._generator = torch.Generator()
+        kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory,
+                                  generator=self._generator)
         if workers > 0:
             kw.update(persistent_workers=True, prefetch_factor=4, worker_init_fn=bounded_heap_worker)
         if isinstance(dataset, FolderDataset):
@@ -120,6 +125,9 @@ class LoaderBatches:
             self._sampler.size = size
 
     def _pass(self, epoch: int, n: int = 0) -> Iterator[Batch]:
+        # worker seeds from (seed, epoch, pass, rank) + worker id wherever the iterator is (re)created; the
+        # images' crops are seeded per sample in any case (TransformCache)
+        self._generator.manual_seed(sample_seed(self.seed, epoch, n, self.rank, "loader"))
         if isinstance(self.dataset, ShardStream):
             self.dataset.epoch.value = epoch * 1000 + n
         else:
