@@ -103,3 +103,82 @@ def test_a_shard_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(photo
     assert torch.load(tmp_path / "cut/last.state.pt", weights_only=True)["epoch"] == 1
     assert main(["train", "--resume", str(tmp_path / "cut")]) == 0
     assert _same_weights(tmp_path / "ref/last.safetensors", tmp_path / "cut/last.safetensors")
+
+
+# ------------------------------------------------------------------------------ true numbers
+
+def _squares_and_strips(root: Path) -> Path:
+    """Three classes of PNGs no larger than 32 px, neither square nor all of one size (so that squashing
+    and center-cropping differ), their brightness telling the class."""
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 16), ("val", 10)):
+        for c, base in (("ant", 60), ("bee", 130), ("cat", 200)):
+            d = root / split / c
+            d.mkdir(parents=True)
+            for i in range(n):
+                h, w = 20 + 2 * (i % 4), 30 - 2 * (i % 5)
+                px = np.clip(rng.normal(base, 70, (h, w, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(px).save(d / f"{i}.png")
+    return root
+
+
+def test_a_folder_in_memory_trains_on_the_streamed_paths_crops(tmp_path):
+    """One implementation of the transforms: held in memory, a folder gives the training crops (same
+    RandomResizedCrop, same per-image seeds) and test images (resize + center crop) of the streamed path."""
+    from cnnzoo.train.batches import HeldImageBatches
+    from cnnzoo.train.sources import load_run_data
+    from cnnzoo.train.streaming import LoaderBatches
+
+    root = _squares_and_strips(tmp_path / "img")
+    kw = dict(model="lenet5", data=str(root), img_size=32, batch_size=8, workers=1, rrc_min_scale=0.3)
+    held, streamed = (load_run_data(TrainConfig(**kw, data_cache=c)) for c in ("memory", "none"))
+    assert isinstance(held.train, HeldImageBatches) and isinstance(streamed.train, LoaderBatches)
+    assert (held.train.mean, held.train.std) == (streamed.train.mean, streamed.train.std)
+    for epoch in (0, 1):
+        a, b = list(held.train.batches(epoch)), list(streamed.train.batches(epoch))
+        assert len(a) == len(b) == held.train.steps_per_epoch == 6
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(ya, yb) and torch.equal(xa, xb)
+    test = torch.cat([x for x, _ in streamed.test.batches(0)])
+    assert torch.equal(held.test.images, test)
+    held.train.set_image_size(16)  # progressive learning: the crops of a stage's size
+    assert {x.shape[-1] for x, _ in held.train.batches(2)} == {16}
+
+
+def _eval_json(capsys, tmp_path: Path, ckpt: Path, *extra: str) -> dict:
+    from cnnzoo.cli import main
+
+    out = tmp_path / f"eval-{ckpt.stem}"
+    assert main(["eval", str(ckpt), "--workers", "0", "--out", str(out), *extra]) == 0
+    capsys.readouterr()
+    return json.loads(next(out.glob("*.json")).read_text())
+
+
+@pytest.mark.parametrize("kind", ["fashion-mnist", "folder in memory", "streamed folder", "shards"])
+def test_the_reported_accuracy_is_what_cnnzoo_eval_gives(tmp_path, capsys, kind):
+    """The final test accuracy of a run and its best are what `cnnzoo eval` scores with the last and best
+    checkpoints on the data the run names (issue 22: a folder in memory reported 76.67 % and scored 60.83 %)."""
+    from tests._util import HAVE_FMNIST
+
+    extra: list[str] = []
+    if kind == "fashion-mnist":
+        if not HAVE_FMNIST:
+            pytest.skip("Fashion-MNIST not installed")
+        kw = dict(model="fashion_cnn", model_kwargs={"batch_norm": True}, img_size=12, train_subset=240,
+                  test_subset=100, optimizer="sgd", lr=0.05, schedule="onecycle", drop_rate=0.0)
+        extra = ["--subset", "100"]
+    else:
+        root = _squares_and_strips(tmp_path / "img")
+        if kind == "shards":
+            write_shards(root, tmp_path / "sh", shard_size=7, log=lambda _: None)
+        kw = dict(model="lenet5", img_size=32, optimizer="adamw", lr=0.003, workers=1,
+                  data=str(tmp_path / "sh" if kind == "shards" else root),
+                  data_cache="memory" if kind == "folder in memory" else "auto" if kind == "shards" else "none")
+    report = train(TrainConfig(**kw, epochs=3, batch_size=8, progress=False, num_threads=1, device="cpu",
+                               out_dir=str(tmp_path / "runs"), name="run"))
+    run = tmp_path / "runs" / "run"
+    last = _eval_json(capsys, tmp_path, run / "last.safetensors", *extra)
+    assert last["top1"] == report["test_top1"] and last["loss"] == pytest.approx(report["test_loss"], rel=1e-5)
+    assert report["test_top1"] > 40  # learned something: chance is 33 % (10 % on Fashion-MNIST)
+    best = _eval_json(capsys, tmp_path, run / "best.safetensors", *extra)
+    assert best["top1"] == report["best_top1"]
