@@ -157,7 +157,8 @@ def _eval_json(capsys, tmp_path: Path, ckpt: Path, *extra: str) -> dict:
 @pytest.mark.parametrize("kind", ["fashion-mnist", "folder in memory", "streamed folder", "shards"])
 def test_the_reported_accuracy_is_what_cnnzoo_eval_gives(tmp_path, capsys, kind):
     """The final test accuracy of a run and its best are what `cnnzoo eval` scores with the last and best
-    checkpoints on the data the run names (issue 22: a folder in memory reported 76.67 % and scored 60.83 %)."""
+    checkpoints on the data the run names (issue 22: a folder in memory reported 76.67 % and scored 60.83 %);
+    the split scored is named as the data names it."""
     from tests._util import HAVE_FMNIST
 
     extra: list[str] = []
@@ -177,6 +178,11 @@ def test_the_reported_accuracy_is_what_cnnzoo_eval_gives(tmp_path, capsys, kind)
     report = train(TrainConfig(**kw, epochs=3, batch_size=8, progress=False, num_threads=1, device="cpu",
                                out_dir=str(tmp_path / "runs"), name="run"))
     run = tmp_path / "runs" / "run"
+    split = "test" if kind == "fashion-mnist" else "val"  # a folder's val/ split and shards' val are called val
+    out = capsys.readouterr().out
+    assert f"/ {100 if kind == 'fashion-mnist' else 30} {split} images" in out
+    assert f"{split} accuracy: {report['test_top1']:.2f}%" in out and f"{split} loss" in out
+    assert f"Final {split} top-1" in (run / "report.md").read_text() and report["test_split"] == split
     last = _eval_json(capsys, tmp_path, run / "last.safetensors", *extra)
     assert last["top1"] == report["test_top1"] and last["loss"] == pytest.approx(report["test_loss"], rel=1e-5)
     assert report["test_top1"] > 40  # learned something: chance is 33 % (10 % on Fashion-MNIST)

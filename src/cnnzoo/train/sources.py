@@ -36,12 +36,14 @@ __all__ = ["RunData", "load_run_data", "eval_source", "data_kind", "scan_folder_
 
 @dataclass
 class RunData:
-    """The run's training batches and test split, with the input channels and final image size used."""
+    """The run's training batches and test split, with the input channels and final image size used;
+    ``test_split`` names the split scored ("val" for a folder's ``val/`` and for shards)."""
 
     train: BatchSource
     test: Any  # an ImageData (scored in order) or a BatchSource
     in_chans: int
     img_size: int
+    test_split: str = "test"
 
     @property
     def num_test(self) -> int:
@@ -140,7 +142,7 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                               source=f"folder:{train_split.root}", shuffle=True, num_images=len(tr_files), **common)
         test = LoaderBatches(folder_dataset(te_files, te_labels, make_test), classes=train_split.classes,
                              source=f"folder:{test_split.root}", shuffle=False, num_images=len(te_files), **common)
-        return RunData(train, test, in_chans, img_size)
+        return RunData(train, test, in_chans, img_size, test_split.root.name)
     assert shards is not None
     if not shards.val:
         raise ValueError(f"{shards.directory}: the shard index has no val split to test on")
@@ -155,7 +157,7 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                                        world_size=world_size),
                          classes=shards.classes, source=f"shards:{shards.directory} (val)", shuffle=False,
                          num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
-    return RunData(train, test, in_chans, img_size)
+    return RunData(train, test, in_chans, img_size, "val")
 
 
 def _folder_in_memory(cfg: TrainConfig, folder: tuple[FolderSplit, FolderSplit], in_chans: int, img_size: int,
@@ -179,7 +181,7 @@ def _folder_in_memory(cfg: TrainConfig, folder: tuple[FolderSplit, FolderSplit],
     test = ImageData(torch.stack(test_images), test_labels, train_split.classes, mean, std, f"folder:{test_split.root}")
     source = HeldImageBatches(train, make_train, img_size, cfg.batch_size, seed=cfg.seed, rank=rank,
                               world_size=world_size)
-    return RunData(source, test, in_chans, img_size)
+    return RunData(source, test, in_chans, img_size, test_split.root.name)
 
 
 def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_size: int,
