@@ -1,8 +1,10 @@
 """The data of a training run: which source ``--data`` names, in memory or streamed, checked before training.
 
 Fashion-MNIST and small image folders are decoded once into memory (:class:`~cnnzoo.train.batches.InMemoryBatches`,
-the fast path); large folders and WebDataset shards are streamed (:class:`~cnnzoo.train.streaming.LoaderBatches`)
-with the model's data config: RandomResizedCrop for training, resize and center crop for the test split.
+:class:`~cnnzoo.train.batches.HeldImageBatches`; the fast path); large folders and WebDataset shards are streamed
+(:class:`~cnnzoo.train.streaming.LoaderBatches`). Image folders and shards, in memory or streamed, get the
+same transforms (:func:`~cnnzoo.data.transforms.transforms_for` of the model's data config): RandomResizedCrop
+for training, resize and center crop for the test split, as ``cnnzoo eval`` reads it.
 """
 
 from __future__ import annotations

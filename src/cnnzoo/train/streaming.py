@@ -44,7 +44,7 @@ def default_workers(world_size: int = 1) -> int:
 
 
 def choose_data_cache(setting: str, kind: str, num_images: int = 0, in_chans: int = 3, img_size: int = 224) -> str:
-    """``"memory"`` (the whole split decoded once into a uint8 tensor) or ``"stream"`` (decoded per batch
+    """``"memory"`` (the whole split decoded once and held) or ``"stream"`` (decoded per batch
     in workers) for data of ``kind`` ("fashion-mnist", "folder" or "shards") under the ``data_cache`` setting."""
     if kind == "fashion-mnist":
         if setting == "none":
