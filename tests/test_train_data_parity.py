@@ -122,6 +122,22 @@ def _squares_and_strips(root: Path) -> Path:
     return root
 
 
+@pytest.mark.parametrize("interpolation", ["bilinear", "lanczos"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_crop_of_a_held_image_is_the_crop_of_its_file(tmp_path, channels, interpolation):
+    from cnnzoo.data.transforms import TrainTransform, decode_held
+
+    path = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 26, 3), dtype=np.uint8)).save(path)
+    t = TrainTransform(24, scale=(0.3, 1.0), hflip=0.5, channels=channels, interpolation=interpolation)
+    held = decode_held(path, channels, 24, interpolation)
+    assert held.shape == (20, 26, channels)  # no larger than the training size: held as decoded
+    for seed in range(4):
+        torch.manual_seed(seed)
+        assert torch.equal(t(path), t.crop(held, torch.Generator().manual_seed(seed)))
+    assert decode_held(path, channels, 10, interpolation).shape == (10, 13, channels)  # the shorter side reduced
+
+
 def test_a_folder_in_memory_trains_on_the_streamed_paths_crops(tmp_path):
     """One implementation of the transforms: held in memory, a folder gives the training crops (same
     RandomResizedCrop, same per-image seeds) and test images (resize + center crop) of the streamed path."""
