@@ -1,14 +1,15 @@
-"""ImageFolder-style directories: ``ROOT/<split>/<class name>/<image>``, decoded once
-(:func:`cnnzoo.data.decode.decode_image`).
+"""ImageFolder-style directories: ``ROOT/<split>/<class name>/<image>``, listed without reading an image
+(:func:`scan_image_folder`) and read image by image (:func:`read_images`).
 
-Every image is converted to the requested channels (grayscale "L" or "RGB") and resized to a
-square ``img_size`` (bilinear), then the whole split is kept in memory as one uint8 tensor, so
-that batches are sliced and augmented as tensors.
+:func:`load_image_folder` converts every image to the requested channels (grayscale "L" or "RGB") and
+resizes it to a square ``img_size`` (bilinear): the whole split as one uint8 tensor. Training holds a
+small folder in memory with the model's transforms instead (``cnnzoo.train.sources``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from cnnzoo.data.decode import ImageDecodeError, decode_image
 from cnnzoo.data.transforms import to_tensor
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image", "load_image_folder", "list_classes", "FolderSplit", "scan_image_folder",
-           "image_files", "undecodable_class"]
+           "image_files", "read_images", "undecodable_class"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -133,24 +134,43 @@ def load_image_folder(root: str | os.PathLike, split: str, in_chans: int, img_si
     if unknown:
         raise ValueError(f"{split_dir}: class folder(s) {', '.join(unknown)} are not classes of the training "
                          f"split (expected only {', '.join(classes)})")
-    images, labels = [], []
+    files: list[Path] = []
+    labels: list[int] = []
     for idx, cls in enumerate(classes):
         cls_dir = split_dir / cls
         if not cls_dir.is_dir():
             continue
-        files = image_files(cls_dir)
-        if not files:
+        found = image_files(cls_dir)
+        if not found:
             raise _no_images(cls_dir)
-        for f in files:
-            try:
-                images.append(load_image(f, in_chans, img_size))
-            except ImageDecodeError as err:
-                if skipped is None:
-                    raise
-                warn_user(f"skipped an image that cannot be decoded: {err}")
-                skipped.append(str(f))
-                continue
-            labels.append(idx)
-        if idx not in labels:
-            raise undecodable_class(cls_dir, len(files))
-    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), classes
+        files += found
+        labels += [idx] * len(found)
+    split = FolderSplit(split_dir, files, labels, classes)
+    images, kept = read_images(split, lambda f: load_image(f, in_chans, img_size), skipped)
+    return torch.stack(images), kept, classes
+
+
+def read_images(split: FolderSplit, read: Callable[[Path], torch.Tensor], skipped: list[str] | None = None
+                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``read(file)`` of every file of an image folder's split (or of a subset of its files), and their
+    labels (int64).
+
+    An image that cannot be decoded is an :class:`~cnnzoo.data.decode.ImageDecodeError`; given a
+    ``skipped`` list, it is left out instead, with one warning naming it, and its name appended to the
+    list; a class none of whose images can be decoded is an error naming its folder."""
+    images: list[torch.Tensor] = []
+    kept: list[int] = []
+    files, labels = split.files, split.labels
+    for f, label in zip(files, labels, strict=True):
+        try:
+            images.append(read(f))
+        except ImageDecodeError as err:
+            if skipped is None:
+                raise
+            warn_user(f"skipped an image that cannot be decoded: {err}")
+            skipped.append(str(f))
+            continue
+        kept.append(label)
+    for label in sorted(set(labels) - set(kept)):
+        raise undecodable_class(split.root / split.classes[label], labels.count(label))
+    return images, torch.tensor(kept, dtype=torch.int64)

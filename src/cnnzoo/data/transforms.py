@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from cnnzoo.data.config import DataConfig
 
 __all__ = ["TrainTransform", "EvalTransform", "transforms_for", "random_resized_crop_params", "INTERPOLATIONS",
-           "eval_resize_size", "to_tensor"]
+           "eval_resize_size", "to_tensor", "decode_held"]
 
 #: interpolation names → Pillow resampling filters
 INTERPOLATIONS = {
@@ -88,20 +88,22 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
 
 
 def random_resized_crop_params(width: int, height: int, scale: tuple[float, float] = (0.08, 1.0),
-                               ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+                               ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                               generator: torch.Generator | None = None) -> tuple[int, int, int, int]:
     """A crop box (top, left, height, width) of a ``width`` × ``height`` image: area a uniform fraction
     in ``scale`` of the image's, log-uniform aspect ratio in ``ratio``; ten tries, then the whole image
-    clamped to the ratio range, centered. Drawn from the global torch RNG in torchvision's order."""
+    clamped to the ratio range, centered. Drawn in torchvision's order from ``generator``, else from the
+    global torch RNG."""
     area = height * width
     log_ratio = torch.log(torch.tensor(ratio))
     for _ in range(10):
-        target_area = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
-        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1]).item())
+        target_area = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
+        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=generator).item())
         w = int(round(math.sqrt(target_area * aspect)))
         h = int(round(math.sqrt(target_area / aspect)))
         if 0 < w <= width and 0 < h <= height:
-            top = int(torch.randint(0, height - h + 1, size=(1,)).item())
-            left = int(torch.randint(0, width - w + 1, size=(1,)).item())
+            top = int(torch.randint(0, height - h + 1, size=(1,), generator=generator).item())
+            left = int(torch.randint(0, width - w + 1, size=(1,), generator=generator).item())
             return top, left, h, w
     in_ratio = width / height
     if in_ratio < min(ratio):
@@ -152,7 +154,7 @@ class TrainTransform:
         im = open_image(src)
         width, height = upright_size(im)
         top, left, h, w = random_resized_crop_params(width, height, self.scale, self.ratio)
-        flip = torch.rand(1).item() < self.hflip
+        flip = torch.rand(1).item() < self.hflip  # drawn as by crop()
         draft = None
         factor = min(w, h) / self.size
         if self.draft and factor >= 2:  # a DCT-reduced decode (1/2, 1/4, 1/8) that keeps the box >= size
@@ -164,13 +166,28 @@ class TrainTransform:
             sy, sx = arr.shape[0] / height, arr.shape[1] / width
             top, left = round(top * sy), round(left * sx)
             h, w = max(1, min(round(h * sy), arr.shape[0] - top)), max(1, min(round(w * sx), arr.shape[1] - left))
-        crop = torch.from_numpy(arr[top:top + h, left:left + w]).permute(2, 0, 1)[None]  # a view, channels-last
+        return self._resize(torch.from_numpy(arr[top:top + h, left:left + w]), flip)
+
+    def _resize(self, crop: torch.Tensor, flip: bool) -> torch.Tensor:
+        """A crop (h, w, channels) resized to (channels, size, size) by PyTorch's uint8 kernel, and flipped."""
         mode = _TORCH_MODES[self.interpolation]
-        out = F.interpolate(crop, size=(self.size, self.size), mode=mode, antialias=mode != "nearest",
-                            align_corners=None if mode == "nearest" else False)[0]
+        out = F.interpolate(crop.permute(2, 0, 1)[None], size=(self.size, self.size), mode=mode,  # channels-last
+                            antialias=mode != "nearest", align_corners=None if mode == "nearest" else False)[0]
         if flip:
             out = out.flip(-1)
         return out.contiguous()
+
+    def crop(self, image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The transform of an image already decoded and held in memory as uint8 (H, W, channels) (see
+        :func:`decode_held`): the same draws from ``generator`` (else the global torch RNG), box and resize
+        as on a file, so an image held at its decoded size gives the pixels the file gives."""
+        height, width = image.shape[:2]
+        top, left, h, w = random_resized_crop_params(width, height, self.scale, self.ratio, generator)
+        flip = torch.rand(1, generator=generator).item() < self.hflip
+        if self.interpolation in _TORCH_MODES:
+            return self._resize(image[top:top + h, left:left + w], flip)
+        im = Image.fromarray(image.numpy() if self.channels == 3 else image[:, :, 0].numpy())
+        return self._pillow(im, im, (left, top, left + w, top + h), None, flip)
 
     def _pillow(self, im: Image.Image, src: str | os.PathLike | bytes | Image.Image, box: tuple[int, int, int, int],
                 draft: tuple[int, int] | None, flip: bool) -> torch.Tensor:
@@ -182,6 +199,32 @@ class TrainTransform:
         if flip:
             out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return to_tensor(out)
+
+
+def decode_held(src: str | os.PathLike | bytes | Image.Image, channels: int, max_side: int,
+                interpolation: str = "bilinear", decoder: str | None = None) -> torch.Tensor:
+    """An image decoded as :class:`TrainTransform` decodes it, to be held in memory and cropped by
+    :meth:`TrainTransform.crop`: uint8 (H, W, ``channels``), upright, its shorter side reduced to
+    ``max_side`` (aspect ratio kept; the model's interpolation, antialiased) where it is longer."""
+    im = open_image(src)
+    width, height = upright_size(im)
+    factor = min(width, height) / _check_size(max_side)
+    draft = (math.ceil(width / factor), math.ceil(height / factor)) if factor >= 2 else None
+    arr = decode_loaded_array(im, src, _check_channels(channels), draft, resolve_decoder(decoder or train_decoder()),
+                              fast=True)
+    x = torch.from_numpy(arr)
+    short = min(x.shape[0], x.shape[1])
+    if short <= max_side:
+        return x
+    new = (max(1, round(x.shape[0] * max_side / short)), max(1, round(x.shape[1] * max_side / short)))
+    if interpolation not in _TORCH_MODES:
+        pil = Image.fromarray(arr if channels == 3 else arr[:, :, 0])
+        out = to_tensor(pil.resize((new[1], new[0]), _resample(interpolation)))
+    else:
+        mode = _TORCH_MODES[interpolation]
+        out = F.interpolate(x.permute(2, 0, 1)[None], size=new, mode=mode, antialias=mode != "nearest",
+                            align_corners=None if mode == "nearest" else False)[0]
+    return out.permute(1, 2, 0).contiguous()
 
 
 def eval_resize_size(size: int, crop_pct: float) -> int:

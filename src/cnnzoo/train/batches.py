@@ -1,4 +1,4 @@
-"""How batches reach the training loop: the :class:`BatchSource` protocol and its in-memory implementation.
+"""How batches reach the training loop: the :class:`BatchSource` protocol and its in-memory implementations.
 
 The step loop and evaluation read batches only through a ``BatchSource``; a streaming loader plugs in by
 implementing the same few members.
@@ -6,15 +6,15 @@ implementing the same few members.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 
 from cnnzoo.data import ImageData, iterate_batches
 
-__all__ = ["BatchSource", "InMemoryBatches", "to_float"]
+__all__ = ["BatchSource", "InMemoryBatches", "HeldImageBatches", "to_float"]
 
 
 @runtime_checkable
@@ -101,3 +101,43 @@ class InMemoryBatches:
 
     def sample(self, n: int) -> torch.Tensor:
         return self.data.images[:n]
+
+
+class HeldImageBatches(InMemoryBatches):
+    """Training batches of an image folder held in memory: ``data.images`` is a list of decoded uint8
+    (H, W, C) images of any size (:func:`~cnnzoo.data.transforms.decode_held`), each cropped per batch
+    by the training transform ``make(size)`` (:meth:`~cnnzoo.data.transforms.TrainTransform.crop`,
+    RandomResizedCrop) with a generator seeded from (seed, epoch, image), the seed the streamed path
+    gives the same image in its workers; the order and shares are :class:`InMemoryBatches`'s.
+    """
+
+    def __init__(self, data: ImageData, make: Callable[[int], Any], img_size: int, batch_size: int, seed: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(data, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size)
+        self.make, self.img_size = make, img_size
+        self._transforms: dict[int, Any] = {}
+
+    def set_image_size(self, size: int) -> None:
+        """The side of the crops the next epoch's batches have (progressive learning)."""
+        self.img_size = size
+
+    def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from cnnzoo.data.streams import sample_seed
+
+        if self.img_size not in self._transforms:
+            self._transforms = {self.img_size: self.make(self.img_size)}
+        transform = self._transforms[self.img_size]
+        g = torch.Generator()
+        for idx in iterate_batches(len(self.data), self.batch_size, True, self.seed, epoch, self.rank,
+                                   self.world_size, self.drop_last):
+            crops = [transform.crop(self.data.images[i], g.manual_seed(sample_seed(self.seed, epoch, i)))
+                     for i in idx.tolist()]
+            yield torch.stack(crops), self.data.labels[idx]
+
+    def sample(self, n: int) -> torch.Tensor:
+        out: list[torch.Tensor] = []
+        for x, _ in self.batches(0):
+            out.append(x)
+            if sum(len(b) for b in out) >= n:
+                break
+        return torch.cat(out)[:n]

@@ -58,22 +58,23 @@ class TrainConfig:
                                 "(default: Fashion-MNIST from $CNNZOO_DATA or /usr/share/datasets/fashion-mnist)")
     img_size: int | None = _s(None, "square input side (default: the data's, 28 for Fashion-MNIST)", ge=1)
     in_chans: int | None = _s(None, "input channels (default 1 for Fashion-MNIST, else the model's)", ge=1)
-    train_subset: int | None = _s(None, "use only the first N training images (a streamed image folder: N drawn at "
+    train_subset: int | None = _s(None, "use only the first N training images (an image folder: N drawn at "
                                         "random, seed 0) (default: all)", ge=1)
-    test_subset: int | None = _s(None, "use only the first N test images (a streamed image folder: N drawn at "
+    test_subset: int | None = _s(None, "use only the first N test images (an image folder: N drawn at "
                                        "random, seed 0) (default: all)", ge=1)
     # how the data is read
     data_cache: str = _s("auto", "auto: Fashion-MNIST and image folders whose images fit in 512 MiB as uint8 "
                                  "squares are decoded once and held in memory, larger folders and shards are "
-                                 "streamed (decoded per batch by workers, RandomResizedCrop); memory or none "
+                                 "streamed (decoded per batch by workers); memory or none "
                                  "force either path", choices=("auto", "memory", "none"))
     workers: int | None = _s(None, "DataLoader worker processes per process for streamed data (default: the "
                                    "cores shared by the local processes, at most 8; 0 = decode in the main process)",
                              ge=0)
     strict_data: bool = _s(False, "an image that cannot be decoded stops the run (default: it is skipped with a "
                                   "warning naming it and counted in the report)")
-    rrc_min_scale: float = _s(0.08, "RandomResizedCrop of streamed training images: the smallest crop area as a "
-                                    "fraction of the image (Inception, Szegedy et al. 2015: 0.08; 1 = whole image)",
+    rrc_min_scale: float = _s(0.08, "RandomResizedCrop of image-folder and shard training images: the smallest "
+                                    "crop area as a fraction of the image (Inception, Szegedy et al. 2015: 0.08; "
+                                    "1 = whole image)",
                               gt=0, le=1)
     rrc_max_ratio: float = _s(4 / 3, "RandomResizedCrop: crop aspect ratios within [1/X, X] (1 = square crops)",
                               ge=1)

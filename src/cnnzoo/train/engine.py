@@ -159,10 +159,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     writer.start(config)
     if resume and is_main and (fixed := writer.repair(state)):
         print(f"cnnzoo train: brought {', '.join(fixed)} up to the resume state (epoch {state.epoch})", flush=True)
-    steps = data.train.steps_per_epoch
+    steps, split = data.train.steps_per_epoch, data.test_split
     if is_main:
         print(f"cnnzoo train: {cfg.model} ({sum(p.numel() for p in model.parameters()):,} params) on "
-              f"{data.train.source} — {data.train.num_images} train / {data.num_test} test images, "
+              f"{data.train.source} — {data.train.num_images} train / {data.num_test} {split} images, "
               f"{data.in_chans}×{data.img_size}², {plural(cfg.epochs, 'epoch')} × {plural(steps, 'step')}, "
               f"batch {cfg.batch_size}×{world},"
               f" device {device}{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}",
@@ -196,7 +196,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     acc, kind = res_ema.top1, "ema"
             state.record(row, acc, kind)
             if is_main:
-                _print_epoch(cfg, row, res is not None, state.ema is not None)
+                _print_epoch(cfg, row, res is not None, state.ema is not None, split)
             writer.epoch_end(state, config)
             if distributed:
                 import torch.distributed as dist
@@ -215,7 +215,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     history = state.history
     report: dict[str, Any] = dict(
         run_dir=str(run_dir), model=cfg.model, recipe=cfg.recipe, epochs=cfg.epochs, world_size=world,
-        test_top1=final.top1, test_top5=final.top5, test_loss=final.loss, tta_flip=cfg.tta_flip,
+        test_split=split, test_top1=final.top1, test_top5=final.top5, test_loss=final.loss, tta_flip=cfg.tta_flip,
         ema_test_top1=final_ema.top1 if final_ema else None, ranks_identical=ranks_identical,
         best_top1=state.best_acc, best_epoch=state.best_epoch,
         train_wall_s=history[-1]["wall_s"] if history else 0.0, session_wall_s=time.time() - t_run,
@@ -230,9 +230,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                   f"report.json)")
         if distributed:
             print(f"all {world} ranks hold identical weights: {ranks_identical}")
-        print(f"test accuracy: {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
+        print(f"{split} accuracy: {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
               + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
-              + f" on {plural(final.count, 'test image')}; report in {run_dir}/report.md", flush=True)
+              + f" on {plural(final.count, f'{split} image')}; report in {run_dir}/report.md", flush=True)
     if distributed:
         import torch.distributed as dist
 
@@ -254,10 +254,10 @@ def _skipped(data: RunData, distributed: bool, device: torch.device) -> dict[str
     return dict(count=count, files=names[:1000])
 
 
-def _print_epoch(cfg: TrainConfig, row: dict[str, Any], evaluated: bool, ema: bool) -> None:
+def _print_epoch(cfg: TrainConfig, row: dict[str, Any], evaluated: bool, ema: bool, split: str = "test") -> None:
     msg = f"epoch {row['epoch']}/{cfg.epochs}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}% | "
-    msg += (f"test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}%{format_top5(row['test_top5'])}"
-            if evaluated else f"test not evaluated (eval_every {cfg.eval_every})")
+    msg += (f"{split} loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}%{format_top5(row['test_top5'])}"
+            if evaluated else f"{split} not evaluated (eval_every {cfg.eval_every})")
     if ema and evaluated:
         msg += f" | EMA top-1 {row['ema_top1']:.2f}%"
     print(msg + f" | {row['img_per_s']:.0f} img/s, {row['epoch_time_s']:.0f} s (waiting for data "

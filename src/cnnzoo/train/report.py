@@ -41,20 +41,20 @@ def _plt():
     return plt
 
 
-def plot_curves(path: str | os.PathLike, rows: list[dict[str, Any]], title: str = "") -> None:
-    """Loss and accuracy per epoch (train and test, EMA if present)."""
+def plot_curves(path: str | os.PathLike, rows: list[dict[str, Any]], title: str = "", split: str = "test") -> None:
+    """Loss and accuracy per epoch (train and the evaluated ``split``, EMA if present)."""
     if not rows:
         return
     plt = _plt()
     ep = [r["epoch"] for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     a1.plot(ep, [r["train_loss"] for r in rows], "o-", label="train")
-    a1.plot(ep, [r["test_loss"] for r in rows], "o-", label="test")
+    a1.plot(ep, [r["test_loss"] for r in rows], "o-", label=split)
     a1.set(xlabel="epoch", ylabel="loss", title="loss")
     a2.plot(ep, [r["train_acc"] for r in rows], "o-", label="train")
-    a2.plot(ep, [r["test_top1"] for r in rows], "o-", label="test")
+    a2.plot(ep, [r["test_top1"] for r in rows], "o-", label=split)
     if "ema_top1" in rows[0]:
-        a2.plot(ep, [r["ema_top1"] for r in rows], "o-", label="test (EMA)")
+        a2.plot(ep, [r["ema_top1"] for r in rows], "o-", label=f"{split} (EMA)")
     a2.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
     for a in (a1, a2):
         a.grid(alpha=0.3)

@@ -1,8 +1,10 @@
 """The data of a training run: which source ``--data`` names, in memory or streamed, checked before training.
 
 Fashion-MNIST and small image folders are decoded once into memory (:class:`~cnnzoo.train.batches.InMemoryBatches`,
-the fast path); large folders and WebDataset shards are streamed (:class:`~cnnzoo.train.streaming.LoaderBatches`)
-with the model's data config: RandomResizedCrop for training, resize and center crop for the test split.
+:class:`~cnnzoo.train.batches.HeldImageBatches`; the fast path); large folders and WebDataset shards are streamed
+(:class:`~cnnzoo.train.streaming.LoaderBatches`). Image folders and shards, in memory or streamed, get the
+same transforms (:func:`~cnnzoo.data.transforms.transforms_for` of the model's data config): RandomResizedCrop
+for training, resize and center crop for the test split, as ``cnnzoo eval`` reads it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from typing import Any
 
 import torch
 
-from cnnzoo.data import is_fashion_mnist, load_data
+from cnnzoo.data import ImageData, is_fashion_mnist, load_data
 from cnnzoo.data.config import DataConfig, resolve_data_config
-from cnnzoo.data.folder import FolderSplit, scan_image_folder
+from cnnzoo.data.folder import FolderSplit, read_images, scan_image_folder
 from cnnzoo.data.shards import find_shards, is_shards
-from cnnzoo.data.transforms import EvalTransform, TrainTransform
+from cnnzoo.data.transforms import decode_held, transforms_for
 from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
-from cnnzoo.train.batches import BatchSource, InMemoryBatches
+from cnnzoo.train.batches import BatchSource, HeldImageBatches, InMemoryBatches
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.streaming import (
     LoaderBatches,
@@ -37,12 +39,14 @@ __all__ = ["RunData", "load_run_data", "eval_source", "data_kind", "scan_folder_
 
 @dataclass
 class RunData:
-    """The run's training batches and test split, with the input channels and final image size used."""
+    """The run's training batches and test split, with the input channels and final image size used;
+    ``test_split`` names the split scored ("val" for a folder's ``val/`` and for shards)."""
 
     train: BatchSource
     test: Any  # an ImageData (scored in order) or a BatchSource
     in_chans: int
     img_size: int
+    test_split: str = "test"
 
     @property
     def num_test(self) -> int:
@@ -73,13 +77,18 @@ def scan_folder_splits(root: str) -> tuple[FolderSplit, FolderSplit]:
 
 def _transforms(cfg: TrainConfig, in_chans: int) -> tuple[Any, Any]:
     """Factories size → transform for training (RandomResizedCrop; flips are the batch augmentation's
-    ``flip``) and evaluation (resize to size / crop_pct, center crop) with the model's data config."""
+    ``flip``) and evaluation (resize to size / crop_pct, center crop) with the model's data config: the
+    evaluation is what ``cnnzoo eval`` does with a checkpoint of the run (:func:`transforms_for`)."""
     dc = resolve_data_config(cfg.model)
     ratio = (1 / cfg.rrc_max_ratio, cfg.rrc_max_ratio)
-    train = functools.partial(TrainTransform, scale=(cfg.rrc_min_scale, 1.0), ratio=ratio, hflip=0.0,
-                              interpolation=dc.interpolation, channels=in_chans)
-    test = functools.partial(EvalTransform, crop_pct=dc.crop_pct, interpolation=dc.interpolation, channels=in_chans)
+    train = functools.partial(_transform_at, dc, True, dict(scale=(cfg.rrc_min_scale, 1.0), ratio=ratio, hflip=0.0,
+                                                            channels=in_chans))
+    test = functools.partial(_transform_at, dc, False, dict(channels=in_chans))
     return train, test
+
+
+def _transform_at(config: DataConfig, train: bool, kwargs: dict[str, Any], size: int) -> Any:
+    return transforms_for(config, train, size=size, **kwargs)
 
 
 def subset_split(split: FolderSplit, n: int | None) -> tuple[list, list[int]]:
@@ -109,6 +118,8 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                              f"got {size}")
     n_train = len(folder[0]) if folder else 0
     how = choose_data_cache(cfg.data_cache, kind, min(n_train, cfg.train_subset or n_train), in_chans, img_size)
+    if how == "memory" and folder:
+        return _folder_in_memory(cfg, folder, in_chans, img_size, rank, world_size)
     if how == "memory":
         strict = cfg.strict_data
         train_data = load_data(cfg.data, "train", in_chans, img_size, strict).subset(cfg.train_subset)
@@ -134,7 +145,7 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                               source=f"folder:{train_split.root}", shuffle=True, num_images=len(tr_files), **common)
         test = LoaderBatches(folder_dataset(te_files, te_labels, make_test), classes=train_split.classes,
                              source=f"folder:{test_split.root}", shuffle=False, num_images=len(te_files), **common)
-        return RunData(train, test, in_chans, img_size)
+        return RunData(train, test, in_chans, img_size, test_split.root.name)
     assert shards is not None
     if not shards.val:
         raise ValueError(f"{shards.directory}: the shard index has no val split to test on")
@@ -149,7 +160,31 @@ def load_run_data(cfg: TrainConfig, rank: int = 0, world_size: int = 1,
                                        world_size=world_size, shards=shards),
                          classes=shards.classes, source=f"shards:{shards.directory} (val)", shuffle=False,
                          num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
-    return RunData(train, test, in_chans, img_size)
+    return RunData(train, test, in_chans, img_size, "val")
+
+
+def _folder_in_memory(cfg: TrainConfig, folder: tuple[FolderSplit, FolderSplit], in_chans: int, img_size: int,
+                      rank: int, world_size: int) -> RunData:
+    """An image folder held in memory with the streamed path's transforms and normalisation: training
+    images decoded once at their size (the shorter side at most ``img_size``), RandomResizedCrop per
+    batch; test images resized and center-cropped once, as ``cnnzoo eval`` reads them."""
+    train_split, test_split = folder
+    make_train, make_test = _transforms(cfg, in_chans)
+    mean, std = stats_for(cfg.model, in_chans)
+    interpolation = resolve_data_config(cfg.model).interpolation
+    skipped: list[str] | None = None if cfg.strict_data else []
+    splits = []
+    for split, subset in ((train_split, cfg.train_subset), (test_split, cfg.test_subset)):
+        files, labels = subset_split(split, subset)
+        splits.append(FolderSplit(split.root, files, labels, train_split.classes))
+    held, train_labels = read_images(splits[0], lambda f: decode_held(f, in_chans, img_size, interpolation), skipped)
+    test_images, test_labels = read_images(splits[1], make_test(img_size), skipped)
+    train = ImageData(held, train_labels, train_split.classes, mean, std,  # type: ignore[arg-type]  # held images
+                      f"folder:{train_split.root}", skipped=skipped or [])
+    test = ImageData(torch.stack(test_images), test_labels, train_split.classes, mean, std, f"folder:{test_split.root}")
+    source = HeldImageBatches(train, make_train, img_size, cfg.batch_size, seed=cfg.seed, rank=rank,
+                              world_size=world_size)
+    return RunData(source, test, in_chans, img_size, test_split.root.name)
 
 
 def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_size: int,
@@ -160,8 +195,7 @@ def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_
     ``config.test_input_size``; ``subset`` images of a folder drawn at random (seed 0)."""
     from pathlib import Path
 
-    make = functools.partial(EvalTransform, crop_pct=config.eval_crop_pct, interpolation=config.interpolation,
-                             channels=in_chans)
+    make = functools.partial(_transform_at, config, False, dict(channels=in_chans))
     common = dict(mean=per_channel(config.mean, in_chans), std=per_channel(config.std, in_chans),
                   batch_size=batch_size, img_size=config.test_input_size, shuffle=False,
                   workers=default_workers() if workers is None else workers, pin_memory=pin_memory)

@@ -30,6 +30,7 @@ from cnnzoo.data.streams import (
     TransformCache,
     bounded_heap_worker,
     collate_skipping,
+    sample_seed,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def default_workers(world_size: int = 1) -> int:
 
 
 def choose_data_cache(setting: str, kind: str, num_images: int = 0, in_chans: int = 3, img_size: int = 224) -> str:
-    """``"memory"`` (the whole split decoded once into a uint8 tensor) or ``"stream"`` (decoded per batch
+    """``"memory"`` (the whole split decoded once and held) or ``"stream"`` (decoded per batch
     in workers) for data of ``kind`` ("fashion-mnist", "folder" or "shards") under the ``data_cache`` setting."""
     if kind == "fashion-mnist":
         if setting == "none":
@@ -93,7 +94,11 @@ class LoaderBatches:
         self._class_sizes = [int(n) for n in np.bincount(dataset.labels, minlength=len(classes))] \
             if isinstance(dataset, FolderDataset) else dataset.class_sizes
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory)
+        # the loader's own generator: creating its iterator draws the workers' base seed from it, never from
+        # the global RNG that the batch augmentation uses (a resumed run creates it in another epoch)
+        self._generator = torch.Generator()
+        kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate_skipping, pin_memory=pin_memory,
+                                  generator=self._generator)
         if workers > 0:
             kw.update(persistent_workers=True, prefetch_factor=4, worker_init_fn=bounded_heap_worker)
         if isinstance(dataset, FolderDataset):
@@ -132,6 +137,9 @@ class LoaderBatches:
             self._sampler.size = size
 
     def _pass(self, epoch: int, n: int = 0) -> Iterator[Batch]:
+        # worker seeds from (seed, epoch, pass, rank) + worker id wherever the iterator is (re)created; the
+        # images' crops are seeded per sample in any case (TransformCache)
+        self._generator.manual_seed(sample_seed(self.seed, epoch, n, self.rank, "loader"))
         if isinstance(self.dataset, ShardStream):
             self.dataset.epoch.value = epoch * 1000 + n
         else:

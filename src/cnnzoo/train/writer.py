@@ -128,11 +128,11 @@ class RunWriter:
     def finish(self, report: dict[str, Any], final: EvalResult, final_ema: EvalResult | None, title: str) -> str:
         """Write curves, confusion matrix, ``report.md`` and ``report.json``; returns the epoch table."""
         history, classes = report["history"], report["classes"]
-        ema = final_ema is not None
+        ema, split = final_ema is not None, report.get("test_split", "test")  # a folder's val/ is "val"
         top5 = len(classes) >= TOP5_MIN_CLASSES  # top-5 is not reported with 5 classes or fewer
         table = format_table(
-            ["epoch", "lr", "train loss", "train acc %", "test loss", "test top-1 %"]
-            + (["test top-5 %"] if top5 else [])
+            ["epoch", "lr", "train loss", "train acc %", f"{split} loss", f"{split} top-1 %"]
+            + ([f"{split} top-5 %"] if top5 else [])
             + (["EMA top-1 %"] if ema else []) + ["img/s", "time s"],
             [[r["epoch"], f"{r['lr']:.2e}", r["train_loss"], r["train_acc"], r["test_loss"], r["test_top1"]]
              + ([r["test_top5"]] if top5 else []) + ([r["ema_top1"]] if ema else [])
@@ -141,12 +141,12 @@ class RunWriter:
         if not self.enabled:
             return table
         self.close()
-        plot_curves(self.run_dir / "curves.png", history, title)
+        plot_curves(self.run_dir / "curves.png", history, title, split)
         plot_confusion(self.run_dir / "confusion.png", final.confusion, classes,
-                       f"{report['model']}: test top-1 {final.top1:.2f}%")
+                       f"{report['model']}: {split} top-1 {final.top1:.2f}%")
         per_class = format_table(["class", "accuracy %"], [[c, a] for c, a in report["per_class"].items()])
         text = (f"# {title}\n\n{table}\n\n"
-                f"Final test top-1 {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
+                f"Final {split} top-1 {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
                 + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
                 + f"; best {report['best_top1']:.2f}% at epoch {report['best_epoch']}; training time "
                   f"{report['train_wall_s']:.0f} s."
