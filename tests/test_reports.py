@@ -71,7 +71,7 @@ def test_a_three_class_run_reports_no_top5_and_says_1_epoch(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "1 epoch × 1 step," in out and "epochs" not in out.split("\n")[0]
-    assert "top-5" not in out and "top-1" in out and "test accuracy:" in out
+    assert "top-5" not in out and "top-1" in out and "val accuracy:" in out
     run = tmp_path / "runs" / "three"
     assert "top-5" not in (run / "report.md").read_text()
     assert json.loads((run / "report.json").read_text())["test_top5"] is None
