@@ -81,7 +81,7 @@ def test_missing_file_and_not_a_state_dict(tmp_path):
     with pytest.raises(ValueError, match="no state dict found.*epoch"):
         read_checkpoint(tmp_path / "x.pth")
     (tmp_path / "junk.safetensors").write_bytes(b"not a weight file at all")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="is not a valid weight file"):
         read_checkpoint(tmp_path / "junk.safetensors")
 
 
