@@ -497,12 +497,13 @@ def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def read_header(path: str | os.PathLike) -> CheckpointHeader | None:
     """The header of a cnnzoo checkpoint; ``None`` for a file without one (torchvision, timm, a bare
-    state dict). A damaged header is a ``ValueError``."""
+    state dict, a safetensors file of another library: timm's and Hugging Face's say ``format: pt``).
+    A damaged header is a ``ValueError``."""
     p = _check_path(path)
     if not _is_safetensors(p):
         return None
     raw = _raw_metadata(p)
-    if "format" not in raw:
+    if not str(raw.get("format", "")).startswith("cnnzoo."):
         return None
     return CheckpointHeader.from_metadata(raw, str(p))
 
