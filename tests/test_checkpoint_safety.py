@@ -119,6 +119,12 @@ def test_model_kwargs_are_checked_against_the_files_tensors_before_allocation(tm
         with pytest.raises(ValueError, match=r"the header describes a resnet8 of [\d,]+ values but the file stores "
                                              r"[\d,]+; the header does not belong to these weights"):
             load(big)
+    for changes, message in (({"model_kwargs": {"zzz": 1}}, r"resnet8\(\) got unknown keyword 'zzz'"),
+                             ({"model": "no_such_net"}, r"Unknown model 'no_such_net'")):
+        odd = _with_metadata(small, tmp_path / "odd.safetensors", **changes)
+        with pytest.raises(ValueError, match=r"odd.safetensors: the header does not describe a model cnnzoo can "
+                                             r"build: " + message):
+            cnnzoo.load_checkpoint(odd)
     huge = _with_metadata(small, tmp_path / "huge.safetensors",
                           model_kwargs=dict(read_header(small).model_kwargs, width=10**9))
     with pytest.raises(ValueError, match=r"model_kwargs.width must be a finite number in \[-10000, 10000\]"):

@@ -559,7 +559,9 @@ def check_header_model(path: str | os.PathLike, header: CheckpointHeader) -> Non
     try:
         probe = build_model(header.model, device="meta", **header.build_args())
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{p}: the header does not describe a model cnnzoo can build: {err}") from None
+        reason = str(err).strip().split("\n", 1)[0]
+        reason = reason if len(reason) <= 4 * _SHOW_CHARS else reason[:4 * _SHOW_CHARS] + "…"
+        raise ValueError(f"{p}: the header does not describe a model cnnzoo can build: {reason}") from None
     except Exception as err:  # a constructor refusing odd arguments in its own way
         raise ValueError(f"{p}: the header's model_kwargs do not build a {header.model} "
                          f"({type(err).__name__})") from None
