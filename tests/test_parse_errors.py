@@ -110,3 +110,15 @@ def test_the_cli_never_quotes_a_file_it_cannot_parse(secret_files, tmp_path, cap
             assert "error:" in out.err and SECRET not in text and "root:x" not in text, (argv, text)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".onnx", ".safetensors")) == \
         ["dtype.safetensors", "shape.safetensors"]
+
+
+def test_idx_errors_quote_no_bytes_of_the_file(tmp_path):
+    from cnnzoo.data.idx import read_idx
+
+    for name in ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"):
+        path = tmp_path / name
+        path.write_bytes(b"hu" + SECRET.encode())
+        with pytest.raises(ValueError) as err:
+            read_idx(path)
+        text = str(err.value)
+        assert b"hu".hex() not in text and "b'hu'" not in text and SECRET not in text, text
