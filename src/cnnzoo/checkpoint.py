@@ -21,6 +21,8 @@ A cnnzoo checkpoint is a safetensors file of a model's ``state_dict`` with a str
 
 Reading never runs pickled code: safetensors files are read with safetensors, any other file with
 ``torch.load(weights_only=True)``; the format is recognised from the first bytes, not the name.
+:func:`load_checkpoint` rebuilds the model a file was saved from, exactly; files of torchvision or
+timm (no header) need the model's name and are converted from their layout (:mod:`cnnzoo.weights`).
 
 A header is data, checked before anything is built from it (:meth:`CheckpointHeader.validate`):
 ``num_classes``, ``in_chans`` and ``img_size`` within :data:`MAX_NUM_CLASSES`, :data:`MAX_IN_CHANS` and
@@ -29,8 +31,6 @@ A header is data, checked before anything is built from it (:meth:`CheckpointHea
 file (``arch`` of ``mbconv``) must hold the data itself. Before a model is allocated it is built on the
 ``meta`` device and must not hold more values than the file does. An error about a file that cannot be
 parsed names the file and what was expected, never its content.
-:func:`load_checkpoint` rebuilds the model a file was saved from, exactly; files of torchvision or
-timm (no header) need the model's name and are converted from their layout (:mod:`cnnzoo.weights`).
 
 Every file cnnzoo writes goes through :func:`atomic_write`: a temporary file in the same directory,
 flushed and fsynced, renamed over the target, with the permissions of any new file (umask); a kill at
@@ -420,7 +420,7 @@ def _stored_values(path: Path) -> int:
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 - safe_open is not a mapping
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 (not a dict)
     except Exception:
         raise _not_safetensors(path) from None
 
