@@ -137,7 +137,7 @@ def test_pickle_refusal_is_one_clean_message(tmp_path):
     assert not [w for w in caught if "pickle" in str(w.message).lower()]
     # a legacy pickle stream renamed .safetensors is recognised by its bytes, not its name
     (tmp_path / "evil.safetensors").write_bytes(pickle.dumps(_Evil()))
-    with pytest.raises(ValueError, match="never runs pickled code|not a readable"):
+    with pytest.raises(ValueError, match="never runs pickled code|not a valid weight file"):
         cnnzoo.load_checkpoint(tmp_path / "evil.safetensors", "lenet5")
 
 

@@ -128,7 +128,7 @@ def test_zoo_searched_models_as_yaml_rebuild_exactly():
 
 @pytest.mark.parametrize("rows, message", [
     ([{"block": "mbconv", "repeats": 1, "out_chs": 16, "kernel": 4, "stride": 1}],
-     r"stage row 0, field 'kernel': expected an odd integer >= 1, got 4"),
+     r"stage row 0, field 'kernel': expected an odd integer in \[1, 31\], got 4"),
     ([["mbconv", 1, 16, 3, 1], {"block": "conv", "repeats": 1, "out_chs": 8, "kernel": 3, "stride": 1}],
      r"stage row 1, field 'block': expected one of mbconv, fused, got 'conv'"),
     ([{"block": "mbconv", "repeats": 1, "out_chs": 16, "kernel": 3}], r"stage row 0: missing field\(s\) stride"),
@@ -137,7 +137,7 @@ def test_zoo_searched_models_as_yaml_rebuild_exactly():
     ([{"block": "mbconv", "repeats": 1, "out_chs": 16, "kernel": 3, "stride": 1, "se": 0.25}],
      r"stage row 0: unknown field\(s\) 'se'"),
     ([{"block": "mbconv", "repeats": 0, "out_chs": 16, "kernel": 3, "stride": 1}],
-     r"field 'repeats': expected an integer >= 1, got 0"),
+     r"field 'repeats': expected an integer in \[1, 100\], got 0"),
     ([{"block": "mbconv", "repeats": 1, "out_chs": 16, "kernel": 3, "stride": 1, "act": "gelu6"}],
      r"field 'act': expected an activation name"),
     ([], r"'stages' must be a non-empty list"),
@@ -152,7 +152,7 @@ def test_yaml_errors_name_the_row_and_field(rows, message, tmp_path):
 def test_yaml_file_and_option_errors(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("stages: [ {block: mbconv\n")
-    with pytest.raises(ValueError, match="invalid YAML"):
+    with pytest.raises(ValueError, match="is not a valid YAML file"):
         parse_arch(path)
     with pytest.raises(FileNotFoundError, match="no such stage-table YAML"):
         parse_arch(tmp_path / "nope.yaml")

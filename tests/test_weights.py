@@ -81,7 +81,7 @@ def test_missing_file_and_not_a_state_dict(tmp_path):
     with pytest.raises(ValueError, match="no state dict found.*epoch"):
         read_checkpoint(tmp_path / "x.pth")
     (tmp_path / "junk.safetensors").write_bytes(b"not a weight file at all")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="is not a valid weight file"):
         read_checkpoint(tmp_path / "junk.safetensors")
 
 
@@ -236,3 +236,17 @@ def test_convert_cli(tmp_path, fashion, capsys):
 def test_unknown_shipped_weights_say_which_exist():
     with pytest.raises(ValueError, match="no weights ship with cnnzoo for 'resnet50'.*fashion_cnn"):
         cnnzoo.create_model("resnet50", pretrained=True, device="meta")
+
+
+def test_a_safetensors_file_of_another_library_has_no_cnnzoo_header(tmp_path, fashion):
+    # timm and Hugging Face write metadata {"format": "pt"}: a file without a cnnzoo header, not a damaged one
+    from safetensors.torch import save_file
+
+    from cnnzoo.checkpoint import read_header
+
+    path = tmp_path / "model.safetensors"
+    save_file(dict(fashion.state_dict()), str(path), metadata={"format": "pt"})
+    assert read_header(path) is None
+    model = cnnzoo.create_model("fashion_cnn", pretrained=path)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in fashion.state_dict().items())
+    assert cnnzoo.load_checkpoint(path, "fashion_cnn").checkpoint_header.source == "model.safetensors (cnnzoo layout)"

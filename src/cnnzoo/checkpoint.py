@@ -24,6 +24,14 @@ Reading never runs pickled code: safetensors files are read with safetensors, an
 :func:`load_checkpoint` rebuilds the model a file was saved from, exactly; files of torchvision or
 timm (no header) need the model's name and are converted from their layout (:mod:`cnnzoo.weights`).
 
+A header is data, checked before anything is built from it (:meth:`CheckpointHeader.validate`):
+``num_classes``, ``in_chans`` and ``img_size`` within :data:`MAX_NUM_CLASSES`, :data:`MAX_IN_CHANS` and
+:data:`MAX_IMG_SIZE`, ``mean``/``std`` finite with one value per channel (``std`` > 0), numbers in
+``model_kwargs`` finite and bounded, and never a path: an argument that a constructor would read from a
+file (``arch`` of ``mbconv``) must hold the data itself. Before a model is allocated it is built on the
+``meta`` device and must not hold more values than the file does. An error about a file that cannot be
+parsed names the file and what was expected, never its content.
+
 Every file cnnzoo writes goes through :func:`atomic_write`: a temporary file in the same directory,
 flushed and fsynced, renamed over the target, with the permissions of any new file (umask); a kill at
 any moment leaves the previous complete file, and :func:`remove_stale_temps` clears what it left.
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pickle
 import re
@@ -52,6 +61,7 @@ from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD, resolve_data_config
+from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
 from cnnzoo.weights.loading import (
     LoadReport,
@@ -62,11 +72,51 @@ from cnnzoo.weights.loading import (
     model_name_of,
 )
 
-__all__ = ["FORMAT", "CheckpointHeader", "atomic_write", "write_text", "remove_stale_temps", "read_state_dict",
+__all__ = ["FORMAT", "MAX_NUM_CLASSES", "MAX_IN_CHANS", "MAX_IMG_SIZE", "MAX_KWARG_VALUE", "MAX_MULT",
+           "CheckpointHeader", "check_header_model",
+           "atomic_write", "write_text", "remove_stale_temps", "read_state_dict",
            "read_header", "header_for", "save_state_dict", "save_checkpoint", "load_weights", "load_checkpoint",
            "convert_checkpoint", "default_normalization"]
 
 FORMAT = "cnnzoo.checkpoint.v1"
+
+#: bounds of a header's values (memory is sized from them)
+MAX_NUM_CLASSES = 100_000   # classifier outputs (ImageNet-21k has 21,841)
+MAX_IN_CHANS = 256          # input channels
+MAX_IMG_SIZE = 4096         # input side in pixels
+MAX_KWARG_VALUE = 10_000    # any other number in model_kwargs (widths, depths, groups, …), in absolute value
+MAX_MULT = 16.0             # width/depth/resolution multipliers (``*_mult``, ``scale``) in model_kwargs
+_RESERVED_KWARGS = ("num_classes", "in_chans", "device")  # header fields, or not a constructor argument
+_SHOW_CHARS = 80            # how much of a header value an error message shows
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "…"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_kwarg_numbers(value: Any, key: str, what: str) -> None:
+    """Every number inside a model_kwargs value finite and bounded (multipliers by :data:`MAX_MULT`)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_kwarg_numbers(v, f"{key}.{k}", what)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_kwarg_numbers(v, f"{key}[{i}]", what)
+    elif _is_number(value):
+        name = key.rsplit(".", 1)[-1].split("[", 1)[0]
+        bound = MAX_MULT if name.endswith("_mult") or name == "scale" else MAX_KWARG_VALUE
+        if not (math.isfinite(value) and abs(value) <= bound):
+            raise ValueError(f"{what}: header model_kwargs.{key} must be a finite number in [-{bound:g}, {bound:g}], "
+                             f"got {_shown(value)}")
 
 
 # -- the header --------------------------------------------------------------------------------------
@@ -90,6 +140,66 @@ class CheckpointHeader:
     scaling: dict[str, float] | None = None
     cnnzoo_version: str = __version__
 
+    def validate(self, what: str = "checkpoint") -> CheckpointHeader:
+        """Check every value before anything is sized from it; a ``ValueError`` names the field and the
+        expected range. Returns the header."""
+        for key, hi, lo in (("num_classes", MAX_NUM_CLASSES, 0), ("in_chans", MAX_IN_CHANS, 1),
+                            ("img_size", MAX_IMG_SIZE, 1)):
+            value = getattr(self, key)
+            if not (_is_int(value) and lo <= value <= hi):
+                raise ValueError(f"{what}: header {key} must be an integer in [{lo}, {hi}], got {_shown(value)}")
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"{what}: header model must be a registered model name, got {_shown(self.model)}")
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if not (isinstance(values, list) and len(values) == self.in_chans and all(map(_is_number, values))):
+                raise ValueError(f"{what}: header {key} must be a list of {self.in_chans} numbers (one per input "
+                                 f"channel), got {_shown(values)}")
+            if not all(math.isfinite(v) for v in values) or (key == "std" and not all(v > 0 for v in values)):
+                need = "finite numbers > 0" if key == "std" else "finite numbers"
+                raise ValueError(f"{what}: header {key} must hold {need}, got {_shown(values)}")
+        if self.classes is not None and not (isinstance(self.classes, list) and len(self.classes) == self.num_classes
+                                             and all(isinstance(c, str) for c in self.classes)):
+            raise ValueError(f"{what}: header classes must be a list of {self.num_classes} names (one per class), "
+                             f"got {_shown(self.classes)}")
+        if self.epoch is not None and not (_is_int(self.epoch) and self.epoch >= 0):
+            raise ValueError(f"{what}: header epoch must be an integer >= 0, got {_shown(self.epoch)}")
+        if self.accuracy is not None and not (_is_number(self.accuracy) and 0 <= self.accuracy <= 100):
+            raise ValueError(f"{what}: header accuracy must be a percentage in [0, 100], got {_shown(self.accuracy)}")
+        for key in ("weights", "dataset", "source", "cnnzoo_version"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{what}: header {key} must be a string, got {_shown(value)}")
+        if self.scaling is not None and not (isinstance(self.scaling, dict) and all(
+                isinstance(k, str) and _is_number(v) for k, v in self.scaling.items())):
+            raise ValueError(f"{what}: header scaling must be a mapping of names to numbers, "
+                             f"got {_shown(self.scaling)}")
+        self._validate_kwargs(what)
+        return self
+
+    def _validate_kwargs(self, what: str) -> None:
+        kwargs = self.model_kwargs
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"{what}: header model_kwargs must be a mapping of constructor arguments, "
+                             f"got {_shown(kwargs)}")
+        reserved = [k for k in kwargs if k in _RESERVED_KWARGS]
+        if reserved:
+            raise ValueError(f"{what}: header model_kwargs may not set {', '.join(reserved)} (header fields, "
+                             f"not constructor arguments)")
+        for key, value in kwargs.items():
+            _check_kwarg_numbers(value, key, what)
+        try:
+            constructor = model_info(self.model).constructor
+        except ValueError:
+            return  # an unknown model is refused where it is built, naming the registered ones
+        for key in getattr(constructor, "file_arguments", ()):
+            if isinstance(kwargs.get(key), (str, os.PathLike)):
+                raise ValueError(
+                    f"{what}: the header's {key} names a file ({_shown(kwargs[key])}); a checkpoint header is "
+                    f"data, and cnnzoo no longer opens files that a header names. Rebuild the model from the file "
+                    f"yourself (cnnzoo.create_model({self.model!r}, {key}=FILE)), load the weights into it "
+                    f"(cnnzoo.load_weights) and save it again: the new header holds the {key} itself")
+
     def build_args(self) -> dict[str, Any]:
         """The arguments of :func:`cnnzoo.builder.build_model` that rebuild the saved architecture."""
         return dict(self.model_kwargs, num_classes=self.num_classes, in_chans=self.in_chans)
@@ -108,8 +218,10 @@ class CheckpointHeader:
                 values[key] = json.loads(text)
             except (TypeError, ValueError):
                 values[key] = text
+            except RecursionError:
+                raise ValueError(f"{what}: header {key} is nested too deeply (expected JSON data)") from None
         if values.get("format") != FORMAT:
-            raise ValueError(f"{what}: not a cnnzoo checkpoint (header format {values.get('format')!r}, "
+            raise ValueError(f"{what}: not a cnnzoo checkpoint (header format {_shown(values.get('format'))}, "
                              f"expected {FORMAT!r})")
         names = {f.name for f in dataclasses.fields(cls)}
         required = [f.name for f in dataclasses.fields(cls)
@@ -117,11 +229,7 @@ class CheckpointHeader:
         missing = [k for k in required if k not in values]
         if missing:
             raise ValueError(f"{what}: the cnnzoo header lacks {', '.join(missing)}")
-        header = cls(**{k: v for k, v in values.items() if k in names})
-        for key in ("num_classes", "in_chans", "img_size"):
-            if not isinstance(getattr(header, key), int):
-                raise ValueError(f"{what}: header {key} must be an integer, got {getattr(header, key)!r}")
-        return header
+        return cls(**{k: v for k, v in values.items() if k in names}).validate(what)
 
 
 def default_normalization(in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -167,7 +275,7 @@ def header_for(model: nn.Module, *, classes: list[str] | tuple[str, ...] | None 
     return CheckpointHeader(model=info.name, model_kwargs=kwargs, num_classes=num_classes, in_chans=in_chans,
                             img_size=int(img_size or info.input_size[-1]), mean=[float(v) for v in mean],
                             std=[float(v) for v in std], classes=list(classes) if classes else None, scaling=scaling,
-                            **extra)
+                            **extra).validate(info.name)
 
 
 # -- writing -------------------------------------------------------------------------------------------
@@ -227,6 +335,7 @@ def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tens
     ``torch.float16``) converts floating-point tensors; integer buffers are kept."""
     from safetensors.torch import save
 
+    header.validate(str(path))  # never write a header that reading refuses
     tensors = {}
     for k, v in state_dict.items():
         v = v.detach().to("cpu")
@@ -290,14 +399,31 @@ def _refusal(path: Path, err: Exception) -> ValueError:
                       f"(torch.save(model.state_dict(), ...)) or convert the file to safetensors.")
 
 
+def _not_safetensors(path: Path) -> ValueError:
+    # safetensors' own message may quote the file's header: never shown
+    return ValueError(f"{path} is not a valid safetensors file (expected an 8-byte header length, a JSON header "
+                      f"of tensors and their data; the file is damaged or of another format)")
+
+
 def _raw_metadata(path: Path) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             return dict(f.metadata() or {})
-    except Exception as err:  # safetensors raises its own error types for damaged headers
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
+    except Exception:  # safetensors raises its own error types for damaged headers
+        raise _not_safetensors(path) from None
+
+
+def _stored_values(path: Path) -> int:
+    """How many values the tensors of a safetensors file hold (read from its header, no data loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 (not a dict)
+    except Exception:
+        raise _not_safetensors(path) from None
 
 
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -313,8 +439,8 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
         try:
             sd = load_file(str(p), device="cpu")
-        except Exception as err:  # safetensors raises its own error types
-            raise ValueError(f"{p}: not a readable safetensors file ({err})") from None
+        except Exception:  # safetensors raises its own error types
+            raise _not_safetensors(p) from None
         return _strip_prefixes(sd), _raw_metadata(p)
     try:
         with p.open("rb") as f, warnings.catch_warnings():  # a file object: torch.load would go by the suffix
@@ -322,12 +448,16 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if not _looks_pickled(p):
-            raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save)") from None
+            raise _not_weights(p) from None
         raise _refusal(p, err) from None
-    except Exception as err:  # not a zip/legacy torch file: torch raises various types
-        first = _ANSI.sub("", str(err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{p}: not a readable weight file (safetensors or torch.save): {first}") from None
+    except Exception:  # not a zip/legacy torch file: torch raises various types, some quoting the file
+        raise _not_weights(p) from None
     return _unwrap(obj, str(p))
+
+
+def _not_weights(path: Path) -> ValueError:
+    return ValueError(f"{path} is not a valid weight file (expected a safetensors file or a torch.save state dict "
+                      f"of tensors)")
 
 
 def _unwrap(obj: Any, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -368,12 +498,13 @@ def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def read_header(path: str | os.PathLike) -> CheckpointHeader | None:
     """The header of a cnnzoo checkpoint; ``None`` for a file without one (torchvision, timm, a bare
-    state dict). A damaged header is a ``ValueError``."""
+    state dict, a safetensors file of another library: timm's and Hugging Face's say ``format: pt``).
+    A damaged header is a ``ValueError``."""
     p = _check_path(path)
     if not _is_safetensors(p):
         return None
     raw = _raw_metadata(p)
-    if "format" not in raw:
+    if not str(raw.get("format", "")).startswith("cnnzoo."):
         return None
     return CheckpointHeader.from_metadata(raw, str(p))
 
@@ -421,6 +552,27 @@ def _shape_args(sd: dict[str, torch.Tensor], name: str, layout: str | None,
     return out
 
 
+def check_header_model(path: str | os.PathLike, header: CheckpointHeader) -> None:
+    """Check, before any memory is allocated, that the model ``header`` describes builds and holds no
+    more values than the file ``path`` stores: it is built on the ``meta`` device (shapes only) and its
+    state is counted against the tensors listed in the file's header. A ``ValueError`` otherwise."""
+    p = Path(path)
+    try:
+        probe = build_model(header.model, device="meta", **header.build_args())
+    except (ValueError, TypeError) as err:
+        reason = str(err).strip().split("\n", 1)[0]
+        reason = reason if len(reason) <= 4 * _SHOW_CHARS else reason[:4 * _SHOW_CHARS] + "…"
+        raise ValueError(f"{p}: the header does not describe a model cnnzoo can build: {reason}") from None
+    except Exception as err:  # a constructor refusing odd arguments in its own way
+        raise ValueError(f"{p}: the header's model_kwargs do not build a {header.model} "
+                         f"({type(err).__name__})") from None
+    need = sum(t.numel() for k, t in probe.state_dict().items() if not k.endswith("num_batches_tracked"))
+    have = _stored_values(p)
+    if need > have:
+        raise ValueError(f"{p}: the header describes a {header.model} of {need:,} values but the file stores "
+                         f"{have:,}; the header does not belong to these weights")
+
+
 def load_checkpoint(path: str | os.PathLike, model_name: str | None = None, *, device: str | torch.device = "cpu",
                     layout: str | None = None, **kwargs: Any) -> nn.Module:
     """The model a checkpoint was saved from, rebuilt and loaded, in eval mode.
@@ -441,6 +593,7 @@ def load_checkpoint(path: str | os.PathLike, model_name: str | None = None, *, d
             raise ValueError(f"{p} holds a {header.model} checkpoint, not {model_name}")
         if kwargs:
             raise TypeError(f"{p} records its own constructor arguments; got extra {', '.join(sorted(kwargs))}")
+        check_header_model(p, header)
         model = build_model(header.model, **header.build_args())
         load_weights(model, p, strict=True, layout="cnnzoo", model_name=header.model)
         size = header.img_size

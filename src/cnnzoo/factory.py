@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
+from cnnzoo._files import read_yaml
 from cnnzoo.builder import build_model
-from cnnzoo.checkpoint import CheckpointHeader, load_weights, read_header
+from cnnzoo.checkpoint import CheckpointHeader, check_header_model, load_weights, read_header
 from cnnzoo.layers.inverted_residual import DEPTH_ROUNDINGS
 from cnnzoo.models._features import FeatureExtractor
 from cnnzoo.registry import list_models, model_info
@@ -81,6 +81,7 @@ def create_model(
     given = dict(kwargs, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
                  drop_path_rate=drop_path_rate)
     if header is not None and header.model == name:  # what the checkpoint records, unless given here
+        check_header_model(path, header)
         given = {**header.build_args(), **{k: v for k, v in given.items() if v is not None}}
     model = build_model(name, device=device, **given)
     if path is not None:
@@ -110,10 +111,7 @@ def load_coefficients(source: str | os.PathLike | dict[str, Any]) -> tuple[float
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such coefficients file (JSON or YAML with alpha, beta, gamma)")
         where = str(path)
-        try:
-            source = yaml.safe_load(path.read_text())  # JSON is YAML
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: invalid JSON/YAML ({err})") from None
+        source = read_yaml(path, "a JSON/YAML mapping with alpha, beta and gamma")  # JSON is YAML
     if not isinstance(source, dict):
         raise ValueError(f"{where}: expected a mapping with alpha, beta and gamma, got {type(source).__name__}")
     out = []

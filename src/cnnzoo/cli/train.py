@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from cnnzoo._files import read_yaml
 from cnnzoo.train.config import (
     RESUME_CHANGEABLE,
     TrainConfig,
@@ -84,7 +85,7 @@ def resolve_config(args: argparse.Namespace, log: Any = print) -> tuple[TrainCon
         saved = run_dir / "config.yaml"
         if not saved.is_file():
             raise FileNotFoundError(f"{saved}: no such file; --resume RUN_DIR needs a run directory of cnnzoo train")
-        cfg = TrainConfig().update(yaml.safe_load(saved.read_text()) or {}, str(saved))
+        cfg = TrainConfig().update(read_yaml(saved, "the mapping of settings cnnzoo train writes") or {}, str(saved))
         if args.config and args.config != "none":
             given = {**load_recipe(args.config), **given}
         cfg, taken, kept = merge_for_resume(cfg, given)

@@ -61,9 +61,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         else:
             raw = path.read_bytes()
     except (OSError, EOFError, zlib.error) as err:
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({err})") from None
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({type(err).__name__})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+        raise ValueError(f"{path}: not an IDX file (expected the magic number 0x0000, a type code and the number of "
+                         f"dimensions{'; the file is empty' if not raw else ''})")
     ndim = raw[3]
     head = 4 + 4 * ndim
     if len(raw) < head:

@@ -13,7 +13,9 @@ module lets such a table live outside the code, e.g. an architecture found by ``
 
 A row may also be a list in ``Stage`` order (``[mbconv, 2, 24, 3, 2, 6, 0.25]``), and the whole file may
 be just the list of rows. :func:`parse_arch` checks every row and returns the canonical mapping, which
-is what a checkpoint records (``model_args["arch"]``), so a saved model rebuilds without the file.
+is what a checkpoint records (``model_args["arch"]``), so a saved model rebuilds without the file; a
+header's ``arch`` is never read as a path. Every count is bounded (:data:`MAX_STAGES`, :data:`MAX_REPEATS`,
+:data:`MAX_CHANNELS`, :data:`MAX_KERNEL`, :data:`MAX_EXPANSION`): memory is sized from the table.
 :func:`zoo_arch` writes the zoo's searched models (MnasNet-A1, EfficientNet-B0, EfficientNetV2-S,
 MobileNetV3-Large) in this form.
 """
@@ -27,12 +29,14 @@ from typing import Any
 
 import yaml
 
+from cnnzoo._files import read_yaml
 from cnnzoo.layers.activations import get_act_layer
 from cnnzoo.layers.inverted_residual import BlockOptions, Stage, batch_norm, round_channels
 from cnnzoo.models._mbconv_net import MBConvNet
 from cnnzoo.registry import register_model
 
-__all__ = ["ARCH_OPTIONS", "parse_arch", "load_arch", "dump_arch", "arch_table", "zoo_arch", "ZOO_ARCHS"]
+__all__ = ["ARCH_OPTIONS", "MAX_CHANNELS", "MAX_EXPANSION", "MAX_KERNEL", "MAX_REPEATS", "MAX_STAGES", "parse_arch",
+           "load_arch", "dump_arch", "arch_table", "zoo_arch", "ZOO_ARCHS"]
 
 PAPER = "Stage-table YAML (a searched or hand-written network; default: EfficientNet-B0's table)"
 
@@ -42,13 +46,19 @@ ARCH_OPTIONS: dict[str, Any] = {
     "se_from": "in", "se_divisor": 1, "se_act": None, "se_gate": "sigmoid", "head_hidden": [],
     "head_hidden_act": None, "bn_eps": 1e-5, "bn_momentum": 0.1, "round_stem": True,
 }
+#: bounds of a stage table (it may come from a checkpoint header: memory is sized from it)
+MAX_STAGES = 64          # rows of a table
+MAX_REPEATS = 100        # blocks of one row, before depth scaling
+MAX_CHANNELS = 8192      # any channel count: out_chs, exp_chs, stem_chs, head_chs, head_hidden
+MAX_KERNEL = 31          # kernel side
+MAX_EXPANSION = 64       # expansion ratio
 _ROW_DEFAULTS = {f: Stage._field_defaults.get(f) for f in Stage._fields}
 _REQUIRED = [f for f in Stage._fields if f not in Stage._field_defaults]
 _BLOCKS = ("mbconv", "fused")
 
 
-def _int(v: Any, lo: int = 1) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+def _int(v: Any, lo: int = 1, hi: int = MAX_CHANNELS) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
 def _num(v: Any) -> bool:
@@ -68,30 +78,31 @@ def _act_ok(v: Any) -> bool:
 # field -> (check, what is expected)
 _ROW_CHECKS: dict[str, tuple[Any, str]] = {
     "block": (lambda v: v in _BLOCKS, f"one of {', '.join(_BLOCKS)}"),
-    "repeats": (_int, "an integer >= 1"),
-    "out_chs": (_int, "an integer >= 1"),
-    "kernel": (lambda v: _int(v) and v % 2 == 1, "an odd integer >= 1"),
+    "repeats": (lambda v: _int(v, hi=MAX_REPEATS), f"an integer in [1, {MAX_REPEATS}]"),
+    "out_chs": (_int, f"an integer in [1, {MAX_CHANNELS}]"),
+    "kernel": (lambda v: _int(v, hi=MAX_KERNEL) and v % 2 == 1, f"an odd integer in [1, {MAX_KERNEL}]"),
     "stride": (lambda v: v in (1, 2) and not isinstance(v, bool), "1 or 2"),
-    "expansion": (lambda v: _num(v) and v > 0, "a number > 0"),
+    "expansion": (lambda v: _num(v) and 0 < v <= MAX_EXPANSION, f"a number in (0, {MAX_EXPANSION}]"),
     "se_ratio": (lambda v: _num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "act": (_act_ok, "an activation name (relu, relu6, silu, hard_swish, …) or null"),
-    "exp_chs": (lambda v: v is None or _int(v), "an integer >= 1 or null"),
-    "exp_base": (lambda v: v is None or _int(v), "an integer >= 1 or null"),
+    "exp_chs": (lambda v: v is None or _int(v), f"an integer in [1, {MAX_CHANNELS}] or null"),
+    "exp_base": (lambda v: v is None or _int(v), f"an integer in [1, {MAX_CHANNELS}] or null"),
     "skip": (lambda v: isinstance(v, bool), "true or false"),
 }
 _OPTION_CHECKS: dict[str, tuple[Any, str]] = {
-    "stem_chs": (_int, "an integer >= 1"),
-    "head_chs": (lambda v: v is None or _int(v), "an integer >= 1 or null"),
+    "stem_chs": (_int, f"an integer in [1, {MAX_CHANNELS}]"),
+    "head_chs": (lambda v: v is None or _int(v), f"an integer in [1, {MAX_CHANNELS}] or null"),
     "act": (lambda v: v is not None and _act_ok(v), "an activation name"),
     "stem_act": (_act_ok, "an activation name or null"),
     "head_act": (_act_ok, "an activation name or null"),
     "se_from": (lambda v: v in ("in", "mid"), "'in' (× block input, MnasNet/EfficientNet) or 'mid' (MobileNetV3)"),
-    "se_divisor": (_int, "an integer >= 1"),
+    "se_divisor": (_int, f"an integer in [1, {MAX_CHANNELS}]"),
     "se_act": (_act_ok, "an activation name or null"),
     "se_gate": (lambda v: v is not None and _act_ok(v), "an activation name (sigmoid, hard_sigmoid)"),
-    "head_hidden": (lambda v: isinstance(v, list) and all(_int(x) for x in v), "a list of integers >= 1"),
+    "head_hidden": (lambda v: isinstance(v, list) and len(v) <= MAX_STAGES and all(_int(x) for x in v),
+                    f"a list of at most {MAX_STAGES} integers in [1, {MAX_CHANNELS}]"),
     "head_hidden_act": (_act_ok, "an activation name or null"),
-    "bn_eps": (lambda v: _num(v) and v > 0, "a number > 0"),
+    "bn_eps": (lambda v: _num(v) and 0 < v < 1, "a number in (0, 1)"),
     "bn_momentum": (lambda v: _num(v) and 0 < v < 1, "a number in (0, 1)"),
     "round_stem": (lambda v: isinstance(v, bool), "true or false"),
 }
@@ -111,7 +122,7 @@ def _parse_row(i: int, row: Any, where: str) -> dict[str, Any]:
         values = dict(zip(Stage._fields, row, strict=False))  # a prefix of the fields
     else:
         raise ValueError(f"{where}: stage row {i}: expected a mapping of {', '.join(Stage._fields)} "
-                         f"(or a list in that order), got {row!r}")
+                         f"(or a list in that order), got {type(row).__name__}")
     missing = [f for f in _REQUIRED if f not in values]
     if missing:
         raise ValueError(f"{where}: stage row {i}: missing field(s) {', '.join(missing)} "
@@ -145,7 +156,10 @@ def parse_arch(spec: Any, where: str = "arch") -> dict[str, Any]:
                          f"options {', '.join(ARCH_OPTIONS)}")
     stages = spec.get("stages")
     if not isinstance(stages, (list, tuple)) or not stages:
-        raise ValueError(f"{where}: 'stages' must be a non-empty list of stage rows, got {stages!r}")
+        got = "an empty list" if isinstance(stages, (list, tuple)) else type(stages).__name__
+        raise ValueError(f"{where}: 'stages' must be a non-empty list of stage rows, got {got}")
+    if len(stages) > MAX_STAGES:
+        raise ValueError(f"{where}: 'stages' has {len(stages)} rows, at most {MAX_STAGES} expected")
     out: dict[str, Any] = {}
     for key, default in ARCH_OPTIONS.items():
         value = spec.get(key, default)
@@ -164,10 +178,10 @@ def load_arch(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such stage-table YAML file")
-    try:
-        spec = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"{p}: invalid YAML ({err})") from None
+    spec = read_yaml(p, "a stage table: a mapping with 'stages', or a list of stage rows")
+    if not isinstance(spec, (Mapping, list)):
+        raise ValueError(f"{p} is not a stage-table YAML file (expected a mapping with 'stages' or a list of stage "
+                         f"rows, got {type(spec).__name__})")
     return parse_arch(spec, where=str(p))
 
 
@@ -245,8 +259,14 @@ def mbconv(num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2, d
            depth_mult: float = 1.0, depth_rounding: str = "ceil") -> MBConvNet:
     """A network from a stage table: ``arch`` is a YAML file, a mapping (options + ``stages``) or a
     list of rows (default: EfficientNet-B0's table, Table 1). The checked table itself is recorded in
-    ``model_args["arch"]``, so checkpoints rebuild the model without the file."""
+    ``model_args["arch"]``, so checkpoints hold the table and rebuild the model without the file (a
+    checkpoint header that names a file instead is refused, never followed)."""
     canon = zoo_arch("efficientnet_b0") if arch is None else parse_arch(arch)
     model = _network(canon, num_classes, in_chans, drop_rate, drop_path_rate, width_mult, depth_mult, depth_rounding)
     model.resolved_args = {"arch": canon}
     return model
+
+
+# Arguments that may name a file to read. A checkpoint header is data: it must hold the table itself,
+# and cnnzoo refuses a header whose value here is a path (cnnzoo.checkpoint).
+mbconv.file_arguments = ("arch",)  # type: ignore[attr-defined]

@@ -15,8 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cnnzoo._files import read_yaml
 from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device
 
 __all__ = ["TrainConfig", "Setting", "settings", "check_setting", "load_recipe", "list_recipes", "recipe_path",
@@ -332,10 +331,7 @@ def recipe_path(name_or_path: str | os.PathLike) -> Path:
 def load_recipe(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """The settings of a recipe YAML (a file path or the name of a shipped recipe)."""
     path = recipe_path(name_or_path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: invalid YAML ({err})") from None
+    values = read_yaml(path, "a mapping of settings") or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a recipe must be a mapping of settings, got {type(values).__name__}")
     values.setdefault("recipe", str(path.stem))

@@ -114,5 +114,6 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no checkpoint to resume from")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path}: unreadable training state ({err})") from None
+    except Exception:  # torch's message may quote the file
+        raise ValueError(f"{path} is not a valid training state (expected the last.state.pt that cnnzoo train "
+                         f"writes)") from None
