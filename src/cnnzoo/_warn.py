@@ -8,7 +8,6 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
 _PACKAGE = str(Path(__file__).resolve().parent)
 
@@ -29,24 +28,14 @@ def format_warning(message: Warning | str, category: type[Warning], filename: st
     return f"cnnzoo: warning: {text}\n"
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: TextIO | None = None, line: str | None = None) -> None:
-    stream = sys.stderr if file is None else file
-    if stream is None:  # pythonw: nowhere to print
-        return
-    with contextlib.suppress(OSError):
-        stream.write(format_warning(message, category, filename, lineno, line))
-
-
 @contextlib.contextmanager
 def cli_warnings() -> Iterator[None]:
-    """Within: every warning (cnnzoo's, torch's, a DataLoader worker's) prints as one line of
-    :func:`format_warning` on stderr; the warning machinery is restored on exit."""
+    """Within: every warning printed (cnnzoo's, torch's, a forked DataLoader worker's) is one line of
+    :func:`format_warning`. Only the format changes: filters, and anyone recording warnings
+    (``pytest.warns``, ``warnings.catch_warnings(record=True)``), work as before."""
     formatwarning = warnings.formatwarning
-    with warnings.catch_warnings():  # restores showwarning and the filters, not formatwarning
-        warnings.formatwarning = format_warning
-        warnings.showwarning = _show_warning
-        try:
-            yield
-        finally:
-            warnings.formatwarning = formatwarning
+    warnings.formatwarning = format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = formatwarning
