@@ -191,6 +191,21 @@ def test_system_errors_are_one_line_naming_the_path(error, message, monkeypatch,
     assert code == 2 and _one_error_line(lines, "list").startswith(f"cnnzoo list: error: {message}")
 
 
+def test_torchs_cpp_stack_trace_is_left_out(monkeypatch, capsys):
+    _list_raises(monkeypatch, RuntimeError('zeros(): argument \'size\' failed: "Overflow when unpacking long long\n'
+                                           'Exception raised from THPUtils_unpackLong at x.h:79\nframe #0: c10::Error'))
+    code, lines = _run(["list"], capsys)
+    assert code == 2 and lines == ["cnnzoo list: error: zeros(): argument 'size' failed: \"Overflow when unpacking "
+                                   "long long"]
+
+
+@pytest.mark.parametrize("flag", ["--batch", "--num-classes", "--in-chans"])
+def test_counts_are_bounded_before_torch_sizes_overflow(flag, capsys):
+    code, lines = _run(["export", "lenet5", "--format", "onnx", flag, _HUGE], capsys)
+    assert code == 2 and f"argument {flag}: expected a positive integer (at most 2147483647)" in lines[0]
+    assert len(_one_error_line(lines, "export")) < 200
+
+
 def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys):
     _list_raises(monkeypatch, KeyboardInterrupt())
     assert _run(["list"], capsys) == (130, ["cnnzoo list: interrupted"])

@@ -56,6 +56,12 @@ def os_error_message(err: OSError) -> str:
     return err.strerror or str(err) or type(err).__name__
 
 
+def error_message(err: BaseException) -> str:
+    """The message of an exception, without the C++ stack trace that torch appends to some of its own."""
+    text = str(err)
+    return text.split("\nException raised from ", 1)[0].rstrip() or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``cnnzoo`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     command = ""
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cnnzoo{' ' + command if command else ''}: interrupted", file=sys.stderr)
             return 130
         except USER_ERRORS as err:
-            message = str(err)
+            message = error_message(err)
         except OSError as err:  # a file where a directory is expected, read-only output, a full disk
             message = os_error_message(err)
         except MemoryError:

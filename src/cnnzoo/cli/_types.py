@@ -9,17 +9,23 @@ from typing import Any
 
 from cnnzoo.train.config import check_setting, settings
 
-__all__ = ["positive_int", "setting_arg", "tolerance"]
+__all__ = ["MAX_COUNT", "positive_int", "setting_arg", "tolerance"]
+
+
+#: the largest count any flag takes (a batch, a number of images or rounds): torch sizes are 64-bit and
+#: nothing this large fits in memory, so a larger value is a typo, refused before anything is built
+MAX_COUNT = 2**31 - 1
 
 
 def positive_int(text: str) -> int:
-    """An integer >= 1."""
+    """An integer in [1, :data:`MAX_COUNT`]."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text[:40]!r}") from None
+    if not 1 <= value <= MAX_COUNT:
+        shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:20]}… ({len(str(value))} digits)"
+        raise argparse.ArgumentTypeError(f"expected a positive integer (at most {MAX_COUNT}), got {shown}")
     return value
 
 
