@@ -112,7 +112,7 @@ class TrainConfig:
     crop_padding: int = _s(0, "random translation: pad N pixels and crop back", ge=0, le=256)
     flip: bool = _s(False, "random horizontal flip")
     policy: str | None = _s(None, "augmentation policy", choices=_POLICIES)
-    ra_n: int = _s(2, "RandAugment ops per image", ge=1, le=16)
+    ra_n: int = _s(2, "RandAugment ops per image (kornia draws them from its 15 sub-policies)", ge=1, le=15)
     ra_m: float = _s(9.0, "RandAugment magnitude", ge=0, le=30)
     erasing: float = _s(0.0, "random-erasing probability", ge=0, le=1)
     mixup: float = _s(0.0, "mixup strength: λ ~ U(0, mixup)", ge=0, le=1)
