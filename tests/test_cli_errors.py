@@ -191,6 +191,13 @@ def test_system_errors_are_one_line_naming_the_path(error, message, monkeypatch,
     assert code == 2 and _one_error_line(lines, "list").startswith(f"cnnzoo list: error: {message}")
 
 
+def test_not_a_directory_names_the_file_in_the_way(tmp_path, monkeypatch, capsys):
+    (tmp_path / "runs").write_text("a file")
+    _list_raises(monkeypatch, NotADirectoryError(errno.ENOTDIR, "Not a directory", str(tmp_path / "runs/r/x")))
+    assert _run(["list"], capsys) == (2, [f"cnnzoo list: error: {tmp_path / 'runs'}: a file where a directory is "
+                                          "expected"])
+
+
 def test_torchs_cpp_stack_trace_is_left_out(monkeypatch, capsys):
     _list_raises(monkeypatch, RuntimeError('zeros(): argument \'size\' failed: "Overflow when unpacking long long\n'
                                            'Exception raised from THPUtils_unpackLong at x.h:79\nframe #0: c10::Error'))

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from cnnzoo._warn import cli_warnings
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def os_error_message(err: OSError) -> str:
     """An operating-system error in words, naming its path: ``runs/x: Read-only file system``."""
+    if isinstance(err, NotADirectoryError) and err.filename is not None:
+        path = Path(os.fsdecode(err.filename))
+        file = next((p for p in (path, *path.parents) if p.exists()), None)  # the file in the way
+        if file is not None and not file.is_dir():
+            return f"{file}: a file where a directory is expected"
     if err.strerror and err.filename is not None:
         where = f"{err.filename}" + (f" -> {err.filename2}" if err.filename2 is not None else "")
         return f"{where}: {err.strerror}"
