@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                   "center crop) by --workers processes")
     e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST; image folders: val/ "
                                                    "where there is no test/), val")
-    e.add_argument("--workers", type=setting_arg("workers"),
+    e.add_argument("--workers", type=setting_arg("workers"), metavar="N",
                    help="decoding processes for an image folder or shards (default: the cores, at most 8; at most "
                         "twice the usable cores, or 8 where that is more)")
     e.add_argument("--batch-size", type=positive_int, default=500)
