@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--int8", action="store_true", help="same as --dtype int8")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size to build and time for (default 1)")
     p.add_argument("--img-size", type=setting_arg("img_size"), default=None,
-                   help="input side (default: the checkpoint's training size, else the model's)")
+                   help="input side, 1 to 4096 (default: the checkpoint's training size, else the model's)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="int8: calibration and validation images, an image folder (DIR/train, DIR/val) or "
                         "Fashion-MNIST (default)")

@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output file (default: MODEL.onnx / MODEL.pt / MODEL.xml (+ .bin), or beside the checkpoint)")
     p.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
     p.add_argument("--img-size", type=setting_arg("img_size"), default=None,
-                   help="input side (default: the checkpoint's training size, else the model's)")
+                   help="input side, 1 to 4096 (default: the checkpoint's training size, else the model's)")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size of the example input (default 1)")
     p.add_argument("--num-classes", type=positive_int, default=None, help="classifier outputs (random weights only)")
     p.add_argument("--in-chans", type=positive_int, default=None, help="input channels (random weights only)")

@@ -31,7 +31,7 @@ RESUME_CHANGEABLE = ("epochs", "eval_every", "progress", "num_threads", "device"
 #: the most data-loading processes per process: twice the usable cores, or 8 where that is more (more
 #: processes than that only compete for the cores and memory; --workers 100000 would fork them all)
 MAX_WORKERS = max(8, 2 * usable_cores())
-#: the largest image side of any setting or flag (a 4096² RGB float batch of 128 is 25 GiB)
+#: the largest image side of any setting or flag (a 4096² RGB float batch of 128 is 24 GiB)
 MAX_IMG_SIZE = 4096
 
 
