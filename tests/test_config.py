@@ -21,8 +21,8 @@ def _parse(argv: list[str]):
 @pytest.mark.parametrize("name, value, message", [
     ("epochs", "ten", "epochs: expected an integer >= 1, got 'ten'"),
     ("epochs", 0, "epochs: expected an integer >= 1, got 0"),
-    ("in_chans", "0", "in_chans: expected an integer >= 1 or none, got '0'"),
-    ("num_threads", 0, "num_threads: expected an integer >= 1 or none, got 0"),
+    ("in_chans", "0", "in_chans: expected an integer in [1, 1024] or none, got '0'"),
+    ("num_threads", 0, "num_threads: expected an integer in [1, 1024] or none, got 0"),
     ("decay_rate", 1e6, "decay_rate: expected a number in (0, 1], got 1000000.0"),
     ("train_subset", 0, "train_subset: expected an integer >= 1 or none, got 0"),
     ("policy", "randaug", "policy: expected one of randaugment, autoaugment, trivialaugment or none, got 'randaug'"),
@@ -69,8 +69,8 @@ def test_flags_are_generated_from_the_settings():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--in-chans", "0"], "in_chans: expected an integer >= 1"),
-    (["--num-threads", "0"], "num_threads: expected an integer >= 1"),
+    (["--in-chans", "0"], "in_chans: expected an integer in [1, 1024]"),
+    (["--num-threads", "0"], "num_threads: expected an integer in [1, 1024]"),
     (["--decay-rate", "1e6"], "decay_rate: expected a number in (0, 1]"),
     (["--train-subset", "0"], "train_subset: expected an integer >= 1"),
     (["--device", "tpu"], "unknown device 'tpu'"),

@@ -61,6 +61,7 @@ from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD, resolve_data_config
+from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS, MAX_NUM_CLASSES
 from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
 from cnnzoo.weights.loading import (
@@ -81,9 +82,6 @@ __all__ = ["FORMAT", "MAX_NUM_CLASSES", "MAX_IN_CHANS", "MAX_IMG_SIZE", "MAX_KWA
 FORMAT = "cnnzoo.checkpoint.v1"
 
 #: bounds of a header's values (memory is sized from them)
-MAX_NUM_CLASSES = 100_000   # classifier outputs (ImageNet-21k has 21,841)
-MAX_IN_CHANS = 256          # input channels
-MAX_IMG_SIZE = 4096         # input side in pixels
 MAX_KWARG_VALUE = 10_000    # any other number in model_kwargs (widths, depths, groups, …), in absolute value
 MAX_MULT = 16.0             # width/depth/resolution multipliers (``*_mult``, ``scale``) in model_kwargs
 _RESERVED_KWARGS = ("num_classes", "in_chans", "device")  # header fields, or not a constructor argument

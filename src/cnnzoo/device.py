@@ -8,12 +8,13 @@ here once, with an error that says what is accepted.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 
 import torch
 
 __all__ = ["PRECISIONS", "parse_dtype", "precision_name", "resolve_device", "default_device", "device_name",
-           "native_bf16", "bf16_emulation_warning", "autocast"]
+           "native_bf16", "bf16_emulation_warning", "autocast", "usable_cores"]
 
 #: the precision vocabulary: names users write, in the order shown in help texts
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -24,6 +25,13 @@ _DTYPES = {
     "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
     "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
 }
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype:

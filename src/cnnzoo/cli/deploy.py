@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from cnnzoo.checkpoint import load_checkpoint
-from cnnzoo.cli._types import positive_int
+from cnnzoo.cli._types import positive_int, setting_arg
 from cnnzoo.inference import DEPLOY_DTYPES, RUNTIMES, deploy
 from cnnzoo.inference.engine import default_measure
 from cnnzoo.weights import shipped_models
@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="precision (with auto: the lowest allowed; bf16 only where the CPU has it natively)")
     p.add_argument("--int8", action="store_true", help="same as --dtype int8")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size to build and time for (default 1)")
-    p.add_argument("--img-size", type=positive_int, default=None,
-                   help="input side (default: the checkpoint's training size, else the model's)")
+    p.add_argument("--img-size", type=setting_arg("img_size"), default=None,
+                   help="input side, 1 to 4096 (default: the checkpoint's training size, else the model's)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="int8: calibration and validation images, an image folder (DIR/train, DIR/val) or "
                         "Fashion-MNIST (default)")

@@ -12,7 +12,7 @@ import yaml
 from torch import nn
 
 from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, read_header, write_text
-from cnnzoo.cli._types import positive_int
+from cnnzoo.cli._types import positive_int, setting_arg
 from cnnzoo.data import load_data, load_image
 from cnnzoo.data.config import resolve_data_config
 from cnnzoo.data.folder import IMAGE_EXTENSIONS
@@ -42,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                   "center crop) by --workers processes")
     e.add_argument("--split", default="test", help="split to evaluate: test (Fashion-MNIST; image folders: val/ "
                                                    "where there is no test/), val")
-    e.add_argument("--workers", type=int, help="decoding processes for an image folder or shards (default: the cores)")
+    e.add_argument("--workers", type=setting_arg("workers"), metavar="N",
+                   help="decoding processes for an image folder or shards (default: the cores, at most 8; at most "
+                        "twice the usable cores, or 8 where that is more)")
     e.add_argument("--batch-size", type=positive_int, default=500, help="images per forward pass (default 500)")
     e.add_argument("--tta-flip", action="store_true", help="average with the horizontally flipped image")
     e.add_argument("--subset", type=positive_int,

@@ -8,7 +8,7 @@ from pathlib import Path
 from torch import nn
 
 from cnnzoo.checkpoint import load_checkpoint
-from cnnzoo.cli._types import positive_int
+from cnnzoo.cli._types import positive_int, setting_arg, tolerance
 from cnnzoo.export import FORMATS, SUFFIXES, export_model
 from cnnzoo.factory import create_model
 from cnnzoo.registry import model_info
@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", metavar="FILE",
                    help="output file (default: MODEL.onnx / MODEL.pt / MODEL.xml (+ .bin), or beside the checkpoint)")
     p.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
-    p.add_argument("--img-size", type=positive_int, default=None,
-                   help="input side (default: the checkpoint's training size, else the model's)")
+    p.add_argument("--img-size", type=setting_arg("img_size"), default=None,
+                   help="input side, 1 to 4096 (default: the checkpoint's training size, else the model's)")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size of the example input (default 1)")
     p.add_argument("--num-classes", type=positive_int, default=None, help="classifier outputs (random weights only)")
     p.add_argument("--in-chans", type=positive_int, default=None, help="input channels (random weights only)")
@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="ONNX exporter (also for OpenVINO, converted from the ONNX file)")
     p.add_argument("--method", default="trace", choices=["trace", "script"], help="TorchScript method")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (dynamo: 18-23, legacy: 7-20)")
-    p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |exported − PyTorch| (default 1e-4)")
+    p.add_argument("--atol", type=tolerance, default=1e-4, help="largest accepted |exported − PyTorch| (default 1e-4)")
     p.add_argument("--no-verify", action="store_true", help="skip running the exported file")
     p.set_defaults(handler=_export)
 

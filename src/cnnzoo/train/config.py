@@ -16,16 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from cnnzoo._files import read_yaml
-from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device
+from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device, usable_cores
+from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS
 
 __all__ = ["TrainConfig", "Setting", "settings", "check_setting", "load_recipe", "list_recipes", "recipe_path",
-           "model_recipe", "RESUME_CHANGEABLE", "DOC_KEYS", "merge_for_resume"]
+           "model_recipe", "RESUME_CHANGEABLE", "DOC_KEYS", "merge_for_resume", "MAX_WORKERS", "MAX_IMG_SIZE"]
 
 #: keys a recipe may carry for documentation only (results, notes)
 DOC_KEYS = ("description", "result", "results", "notes", "command")
 
 #: settings a resumed run takes from the command line; every other one is kept from the run
 RESUME_CHANGEABLE = ("epochs", "eval_every", "progress", "num_threads", "device", "workers")
+
+#: the most data-loading processes per process: twice the usable cores, or 8 where that is more (more
+#: processes than that only compete for the cores and memory; --workers 100000 would fork them all)
+MAX_WORKERS = max(8, 2 * usable_cores())
 
 
 def _s(default: Any, help: str, *, choices: tuple | None = None, ge: float | None = None,  # noqa: A002
@@ -55,8 +60,10 @@ class TrainConfig:
     data: str | None = _s(None, "Fashion-MNIST IDX directory, image folder with train/ and val/, or WebDataset "
                                 "shards of `cnnzoo shards` (their directory or 'DIR/train-{000000..000099}.tar') "
                                 "(default: Fashion-MNIST from $CNNZOO_DATA or /usr/share/datasets/fashion-mnist)")
-    img_size: int | None = _s(None, "square input side (default: the data's, 28 for Fashion-MNIST)", ge=1)
-    in_chans: int | None = _s(None, "input channels (default 1 for Fashion-MNIST, else the model's)", ge=1)
+    img_size: int | None = _s(None, "square input side (default: the data's, 28 for Fashion-MNIST)", ge=1,
+                              le=MAX_IMG_SIZE)
+    in_chans: int | None = _s(None, "input channels (default 1 for Fashion-MNIST, else the model's)", ge=1,
+                              le=MAX_IN_CHANS)
     train_subset: int | None = _s(None, "use only the first N training images (an image folder: N drawn at "
                                         "random, seed 0) (default: all)", ge=1)
     test_subset: int | None = _s(None, "use only the first N test images (an image folder: N drawn at "
@@ -67,8 +74,9 @@ class TrainConfig:
                                  "streamed (decoded per batch by workers); memory or none "
                                  "force either path", choices=("auto", "memory", "none"))
     workers: int | None = _s(None, "DataLoader worker processes per process for streamed data (default: the "
-                                   "cores shared by the local processes, at most 8; 0 = decode in the main process)",
-                             ge=0)
+                                   "cores shared by the local processes, at most 8; 0 = decode in the main process; "
+                                   "at most twice the usable cores, or 8 where that is more)",
+                             ge=0, le=MAX_WORKERS)
     strict_data: bool = _s(False, "an image that cannot be decoded stops the run (default: it is skipped with a "
                                   "warning naming it and counted in the report)")
     rrc_min_scale: float = _s(0.08, "RandomResizedCrop of image-folder and shard training images: the smallest "
@@ -101,28 +109,29 @@ class TrainConfig:
     ema_decay: float = _s(0.9998, "EMA decay", gt=0, lt=1)
     aux_weight: float = _s(0.3, "weight of auxiliary losses (GoogLeNet 0.3)", ge=0)
     # augmentation (kornia, on batches)
-    crop_padding: int = _s(0, "random translation: pad N pixels and crop back", ge=0)
+    crop_padding: int = _s(0, "random translation: pad N pixels and crop back", ge=0, le=256)
     flip: bool = _s(False, "random horizontal flip")
     policy: str | None = _s(None, "augmentation policy", choices=_POLICIES)
-    ra_n: int = _s(2, "RandAugment ops per image", ge=1)
+    ra_n: int = _s(2, "RandAugment ops per image (kornia draws them from its 15 sub-policies)", ge=1, le=15)
     ra_m: float = _s(9.0, "RandAugment magnitude", ge=0, le=30)
     erasing: float = _s(0.0, "random-erasing probability", ge=0, le=1)
     mixup: float = _s(0.0, "mixup strength: λ ~ U(0, mixup)", ge=0, le=1)
     cutmix: float = _s(0.0, "cutmix weight (against mixup when both are set)", ge=0, le=1)
     # progressive learning (EfficientNetV2): values grow linearly from *_start to the final ones
     prog_stages: int = _s(0, "progressive learning: number of stages (0 = off)", ge=0)
-    prog_img_size_start: int | None = _s(None, "progressive learning: first stage's image size", ge=1)
+    prog_img_size_start: int | None = _s(None, "progressive learning: first stage's image size", ge=1,
+                                         le=MAX_IMG_SIZE)
     prog_drop_rate_start: float = _s(0.0, "progressive learning: first stage's dropout", ge=0, lt=1)
     prog_ra_m_start: float = _s(0.0, "progressive learning: first stage's RandAugment magnitude", ge=0, le=30)
     prog_mixup_start: float = _s(0.0, "progressive learning: first stage's mixup", ge=0, le=1)
     # speed
     amp: str = _s("fp32", "precision: fp32 (none), bf16 autocast, fp16 autocast (CUDA)", choices=PRECISIONS)
     channels_last: bool = _s(False, "channels-last memory format")
-    num_threads: int | None = _s(None, "torch CPU threads (default: torch's)", ge=1)
+    num_threads: int | None = _s(None, "torch CPU threads (default: torch's)", ge=1, le=1024)
     sync_bn: bool = _s(False, "SyncBatchNorm under torchrun (CUDA)")
     device: str | None = _s(None, "cpu, cuda or cuda:N (default: cuda if available)")
     # bookkeeping
-    seed: int = _s(0, "random seed", ge=0)
+    seed: int = _s(0, "random seed", ge=0, le=2**32 - 1)
     deterministic: bool = _s(False, "deterministic algorithms")
     tta_flip: bool = _s(False, "flip test-time augmentation in the final evaluation")
     eval_every: int = _s(1, "evaluate the test split every N epochs and after the last (0: the last only)", ge=0)
@@ -195,14 +204,19 @@ class Setting:
                 dict: "a mapping"}[self.type]
         if self.choices:
             what = "one of " + ", ".join(map(str, self.choices))
-        lo = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else None
-        hi = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else None
+        lo = f">= {_num(self.ge)}" if self.ge is not None else f"> {_num(self.gt)}" if self.gt is not None else None
+        hi = f"<= {_num(self.le)}" if self.le is not None else f"< {_num(self.lt)}" if self.lt is not None else None
         if lo and hi:
-            what += f" in {'[' if self.ge is not None else '('}{(self.ge if self.ge is not None else self.gt):g}, " \
-                    f"{(self.le if self.le is not None else self.lt):g}{']' if self.le is not None else ')'}"
+            what += f" in {'[' if self.ge is not None else '('}{_num(self.ge if self.ge is not None else self.gt)}, " \
+                    f"{_num(self.le if self.le is not None else self.lt)}{']' if self.le is not None else ')'}"
         elif lo or hi:
             what += " " + (lo or hi)
         return what + (" or none" if self.optional else "")
+
+
+def _num(x: float) -> str:
+    """A bound in words: integers in full (4294967295, not 4.29497e+09), other numbers as ``%g``."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def _settings() -> dict[str, Setting]:
@@ -235,7 +249,10 @@ def check_setting(name: str, value: Any) -> Any:
     """``value`` as setting ``name`` takes it (strings from flags are parsed), or a ``ValueError`` such as
     ``epochs: expected an integer >= 1, got 'ten'``."""
     s = _SETTINGS[name]
-    bad = ValueError(f"{name}: expected {s.expected()}, got {value!r}")
+    shown = repr(value)
+    if len(shown) > 40:  # a 5000-digit number is not repeated in full
+        shown = f"{shown[:20]}… ({len(shown)} characters)"
+    bad = ValueError(f"{name}: expected {s.expected()}, got {shown}")
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")
                          and (s.optional or name == "amp")):
         if name == "amp" and value is not None:
