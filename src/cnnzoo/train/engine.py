@@ -182,7 +182,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         report = _run(cfg, data, state, net, writer, run_dir, resume, device, rank, world)
     except KeyboardInterrupt:
         writer.close()
-        raise RunInterrupted(_interrupted(run_dir, writer, state, cfg) if is_main
+        raise RunInterrupted(_interrupted(run_dir, writer, cfg) if is_main
                              else f"cnnzoo train: rank {rank} interrupted") from None
     except BaseException:
         writer.close()
@@ -201,16 +201,17 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped the run; the message says what was saved and the command that resumes it."""
 
 
-def _interrupted(run_dir: Path, writer: RunWriter, state: RunState, cfg: TrainConfig) -> str:
+def _interrupted(run_dir: Path, writer: RunWriter, cfg: TrainConfig) -> str:
     """One line for a run stopped by Ctrl-C: what is saved, and how to continue."""
     import shlex
 
     command = f"cnnzoo train --resume {shlex.quote(str(run_dir))}"
-    if writer.saved_epoch is None:
+    saved = writer.saved()
+    if saved is None:
         return (f"cnnzoo train: interrupted; nothing saved yet (no epoch completed); start it again with: "
                 f"{command}")
-    done = "all epochs done, the final report is not written" if writer.saved_epoch >= cfg.epochs else \
-        f"epoch {writer.saved_epoch} of {cfg.epochs}"
+    done = f"epoch {saved} of {cfg.epochs}" + (" (the final report is not written yet)" if saved >= cfg.epochs
+                                                else "")
     return f"cnnzoo train: interrupted; saved {writer.state_path} at {done}; resume with: {command}"
 
 

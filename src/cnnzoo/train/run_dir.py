@@ -213,6 +213,8 @@ def check_resumable(run_dir: str | os.PathLike) -> bool:
         return True
     if found:
         what = "a finished run's" if "report.json" in found else "a run's"
-        raise ValueError(f"cannot resume {run_dir}: it holds {what} results ({', '.join(found)}) but no resume state "
-                         f"(last.state.pt); they are left as they are: train a new run with another --name")
+        what += " weights" if any(name.endswith(".safetensors") for name in found) else " results"
+        raise ValueError(f"cannot resume {run_dir}: it holds {what} ({', '.join(found)}) but no resume state "
+                         f"(last.state.pt), so it cannot continue; they are left as they are: train a new run "
+                         f"with another --name")
     return False

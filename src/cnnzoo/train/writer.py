@@ -49,6 +49,7 @@ class RunWriter:
         self._tb: EventWriter | None = None
         #: the epoch of the resume state on disk (set by the engine on resume, then by every epoch_end)
         self.saved_epoch: int | None = None
+        self._saving: tuple[int, tuple[int, int] | None] | None = None  # (epoch, state file before) while saving
         self._started = False
         self._checkpointed = False  # this run has written a resume state
         self._previous_config: bytes | None = None
@@ -143,8 +144,9 @@ class RunWriter:
         if not self.enabled:
             return
         row = state.history[-1]
+        self._saving = (state.epoch, self._file_id())
         state.save(self.state_path, config)
-        self._checkpointed, self.saved_epoch = True, state.epoch
+        self._checkpointed, self.saved_epoch, self._saving = True, state.epoch, None
         self._weights("last.safetensors", state.model, state.epoch, row["test_top1"], "model")
         if state.ema is not None:
             self._weights("last_ema.safetensors", state.ema.module, state.epoch, row["ema_top1"], "ema")
@@ -152,6 +154,20 @@ class RunWriter:
             self._weights("best.safetensors", state.best_module(), state.epoch, state.best_acc, state.best_kind)
         write_csv(self.run_dir / "metrics.csv", state.history)
         self._scalars(row)
+
+    def _file_id(self) -> tuple[int, int] | None:
+        try:
+            st = self.state_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def saved(self) -> int | None:
+        """The epoch of the resume state on disk (None: none yet), also when an interrupt cut :meth:`epoch_end`
+        short, before or after the state file was replaced."""
+        if self._saving is not None and self._file_id() != self._saving[1]:
+            self._checkpointed, self.saved_epoch, self._saving = True, self._saving[0], None
+        return self.saved_epoch
 
     # -------------------------------------------------------------------------------- the end
     def finish(self, report: dict[str, Any], final: EvalResult, final_ema: EvalResult | None, title: str) -> str:
