@@ -220,6 +220,7 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path, monkeypatch):
 
 
 @needs_fmnist
+@pytest.mark.slow
 def test_sigint_to_a_training_process_ends_with_one_line(tmp_path):
     run_dir = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "cnnzoo", "train", *TINY_ARGS, "--epochs", "100000",
