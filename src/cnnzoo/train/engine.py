@@ -6,7 +6,9 @@ the model from the registry and its :class:`~cnnzoo.train.state.RunState`, then 
 :class:`~cnnzoo.train.writer.RunWriter` (only rank 0 writes). ``--resume`` restores everything including
 RNG states, so that on the CPU in deterministic mode a killed and resumed run ends with the same weights
 as an uninterrupted one. Every error about the settings, the data or the model comes before anything is
-written.
+written. The run directory is claimed by one run at a time (:mod:`cnnzoo.train.run_dir`); a run that fails
+before its first checkpoint takes back what it wrote, and Ctrl-C raises :class:`RunInterrupted`, whose
+message says what was saved and how to resume.
 """
 
 from __future__ import annotations
@@ -207,6 +209,8 @@ def _interrupted(run_dir: Path, writer: RunWriter, cfg: TrainConfig) -> str:
 
     command = f"cnnzoo train --resume {shlex.quote(str(run_dir))}"
     saved = writer.saved()
+    if saved is None and writer.state_path.is_file():  # a resume stopped before it loaded the state
+        return f"cnnzoo train: interrupted; {writer.state_path} is as it was; resume with: {command}"
     if saved is None:
         return (f"cnnzoo train: interrupted; nothing saved yet (no epoch completed); start it again with: "
                 f"{command}")
