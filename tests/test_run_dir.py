@@ -172,6 +172,8 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_nothing(tmp_path, caps
     ("- SECRET\n- list\n", "expected the config.yaml that cnnzoo train writes (a mapping of settings), got a list"),
     ("SECRET\n", "got a string"),
     ("epochs: SECRET\n", "epochs: expected an integer >= 1, got a string"),
+    ("epochs: 0\n", "epochs: expected an integer >= 1, got 0"),
+    ("model_kwargs: [SECRET]\n", "model_kwargs: expected a mapping, got a list"),
     ("model: lenet5\nSECRET_key: 1\n", "unknown setting 'SECRET_key'"),
     ("model: lenet5\n'SECRET value with spaces': 1\n", "unknown setting a key; expected"),
     ("", "got nothing"),

@@ -350,9 +350,12 @@ def load_run_config(path: str | os.PathLike) -> TrainConfig:
 
 
 def _kind(value: Any) -> str:
-    """A value described by its type, not its content (for messages about files that are not what they seem)."""
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number"}.get(type(value), type(value).__name__)
+    """A value described by its type, not its content (for messages about files that are not what they seem);
+    a short number or a boolean is shown as it is."""
+    if isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**18):
+        return repr(value)
+    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer"}.get(type(value),
+                                                                                     type(value).__name__)
 
 
 # ------------------------------------------------------------------------------------ recipes
