@@ -116,6 +116,17 @@ def test_the_lock_is_atomic_and_names_its_owner(tmp_path):
         with pytest.raises(RunDirInUseError, match=f"in use by pid {os.getpid()}"):
             RunDirLock(tmp_path / "a" / "r").acquire()
     assert lock_owner(tmp_path / "a" / "r") is None
+    (tmp_path / "c").mkdir()  # another machine's run (a shared disk): its process cannot be checked
+    (tmp_path / "c" / LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere-1"}))
+    with pytest.raises(RunDirInUseError, match=r"in use by pid \d+ on elsewhere-1; .*no longer running, delete"):
+        RunDirLock(tmp_path / "c").acquire()
+    if Path("/proc/self/stat").is_file():  # a pid reused by a later process (another start time) is no owner
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "proc_start": -1}))
+        logged = []
+        with RunDirLock(tmp_path / "d", log=logged.append):
+            assert lock_owner(tmp_path / "d")["proc_start"] != -1
+        assert f"taking over run dir {tmp_path / 'd'} from pid {os.getpid()}" in logged[0]
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / LOCK_NAME).write_text("")  # a lock that names nobody: refused, saying what to do
     with pytest.raises(RunDirInUseError, match="names no process; if no cnnzoo train runs there, delete that file"):

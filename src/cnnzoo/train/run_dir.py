@@ -88,8 +88,10 @@ def _in_use_message(run_dir: Path, owner: dict[str, Any]) -> str:
                 f"runs there, delete that file; else choose another --name or wait")
     started = f" (started {owner['started']})" if isinstance(owner.get("started"), str) else ""
     host = owner.get("host")
-    where = f" on {host}" if isinstance(host, str) and host != socket.gethostname() else ""
-    return f"run dir {run_dir} is in use by pid {owner['pid']}{where}{started}; choose another --name or wait"
+    if isinstance(host, str) and host != socket.gethostname():  # its process cannot be checked from here
+        return (f"run dir {run_dir} is in use by pid {owner['pid']} on {host}{started}; choose another --name or "
+                f"wait (if that run is no longer running, delete {run_dir / LOCK_NAME})")
+    return f"run dir {run_dir} is in use by pid {owner['pid']}{started}; choose another --name or wait"
 
 
 def check_in_use(run_dir: str | os.PathLike) -> None:
