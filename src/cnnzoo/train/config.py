@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from cnnzoo._files import read_yaml
 from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device
 
 __all__ = ["TrainConfig", "Setting", "settings", "check_setting", "load_recipe", "list_recipes", "recipe_path",
@@ -306,32 +307,15 @@ def merge_for_resume(saved: TrainConfig, given: dict[str, Any]) -> tuple[TrainCo
     return cfg, taken, kept
 
 
-_MAX_RUN_CONFIG = 1 << 20  # a run's config.yaml is a few KiB
-
-
 def load_run_config(path: str | os.PathLike) -> TrainConfig:
     """The settings of a run's ``config.yaml`` (as ``cnnzoo train`` writes it), checked. Any fault (not YAML,
     not a mapping, an unknown setting, a value of the wrong type or range) is one ``ValueError`` naming the file,
     the place or setting and what is expected, never quoting the file's content."""
     path = Path(path)
     expected = "the config.yaml that cnnzoo train writes (a mapping of settings)"
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(_MAX_RUN_CONFIG + 1)
-        if len(raw) > _MAX_RUN_CONFIG:
-            raise ValueError(f"{path}: larger than {_MAX_RUN_CONFIG >> 20} MiB; expected {expected}")
-        values = yaml.safe_load(raw.decode("utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file; --resume RUN_DIR needs a run directory of cnnzoo train") \
-            from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file; expected {expected}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ValueError(f"{path}: invalid YAML{where}; expected {expected}") from None
-    except OSError as err:
-        raise ValueError(f"{path}: cannot be read ({err.strerror or type(err).__name__})") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; --resume RUN_DIR needs a run directory of cnnzoo train")
+    values = read_yaml(path, expected)
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected {expected}, got {'nothing' if values is None else _kind(values)}")
     cfg = TrainConfig()
