@@ -18,14 +18,7 @@ from typing import Any
 
 import yaml
 
-from cnnzoo.checkpoint import (
-    CheckpointHeader,
-    atomic_write,
-    read_header,
-    remove_stale_temps,
-    save_state_dict,
-    write_text,
-)
+from cnnzoo.checkpoint import CheckpointHeader, read_header, remove_stale_temps, save_state_dict, write_text
 from cnnzoo.train.evaluation import EvalResult
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves, write_csv
 from cnnzoo.train.state import RunState
@@ -77,6 +70,8 @@ class RunWriter:
         if previous is None:
             path.unlink(missing_ok=True)
         else:
+            from cnnzoo.checkpoint import atomic_write
+
             atomic_write(path, lambda tmp: Path(tmp).write_bytes(previous))
         return True
 
