@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cnnzoo._files import read_yaml
 from cnnzoo.train.config import (
     RESUME_CHANGEABLE,
     TrainConfig,
     list_recipes,
     load_recipe,
+    load_run_config,
     merge_for_resume,
     model_recipe,
     settings,
@@ -85,7 +86,7 @@ def resolve_config(args: argparse.Namespace, log: Any = print) -> tuple[TrainCon
         saved = run_dir / "config.yaml"
         if not saved.is_file():
             raise FileNotFoundError(f"{saved}: no such file; --resume RUN_DIR needs a run directory of cnnzoo train")
-        cfg = TrainConfig().update(read_yaml(saved, "the mapping of settings cnnzoo train writes") or {}, str(saved))
+        cfg = load_run_config(saved)
         if args.config and args.config != "none":
             given = {**load_recipe(args.config), **given}
         cfg, taken, kept = merge_for_resume(cfg, given)
@@ -118,6 +119,11 @@ def _train(args: argparse.Namespace) -> int:
             rec = load_recipe(name)
             print(f"{name:28s} {rec.get('model', 'fashion_cnn'):20s} {rec.get('description', '')}")
         return 0
-    cfg, resume = resolve_config(args)
-    train(cfg, resume=resume)
+    try:
+        cfg, resume = resolve_config(args)
+        train(cfg, resume=resume)
+    except KeyboardInterrupt as err:  # the engine's message says what was saved and how to resume
+        print(str(err) or "cnnzoo train: interrupted before the run started; nothing written", file=sys.stderr,
+              flush=True)
+        return 130
     return 0

@@ -20,7 +20,8 @@ from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_devic
 from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS
 
 __all__ = ["TrainConfig", "Setting", "settings", "check_setting", "load_recipe", "list_recipes", "recipe_path",
-           "model_recipe", "RESUME_CHANGEABLE", "DOC_KEYS", "merge_for_resume", "MAX_WORKERS", "MAX_IMG_SIZE"]
+           "model_recipe", "RESUME_CHANGEABLE", "DOC_KEYS", "merge_for_resume", "MAX_WORKERS", "MAX_IMG_SIZE",
+           "load_run_config"]
 
 #: keys a recipe may carry for documentation only (results, notes)
 DOC_KEYS = ("description", "result", "results", "notes", "command")
@@ -321,6 +322,41 @@ def merge_for_resume(saved: TrainConfig, given: dict[str, Any]) -> tuple[TrainCo
         else:
             kept[key] = (old, value)
     return cfg, taken, kept
+
+
+def load_run_config(path: str | os.PathLike) -> TrainConfig:
+    """The settings of a run's ``config.yaml`` (as ``cnnzoo train`` writes it), checked. Any fault (not YAML,
+    not a mapping, an unknown setting, a value of the wrong type or range) is one ``ValueError`` naming the file,
+    the place or setting and what is expected, never quoting the file's content."""
+    path = Path(path)
+    expected = "the config.yaml that cnnzoo train writes (a mapping of settings)"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; --resume RUN_DIR needs a run directory of cnnzoo train")
+    values = read_yaml(path, expected)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected {expected}, got {'nothing' if values is None else _kind(values)}")
+    cfg = TrainConfig()
+    for key, value in values.items():
+        if key in DOC_KEYS:
+            cfg.notes[key] = value
+            continue
+        if not isinstance(key, str) or key not in _SETTINGS:
+            name = repr(key) if isinstance(key, str) and key.isidentifier() and len(key) <= 40 else "a key"
+            raise ValueError(f"{path}: unknown setting {name}; expected {expected}")
+        try:
+            setattr(cfg, key, check_setting(key, value))
+        except ValueError:
+            raise ValueError(f"{path}: {key}: expected {_SETTINGS[key].expected()}, got {_kind(value)}") from None
+    return cfg
+
+
+def _kind(value: Any) -> str:
+    """A value described by its type, not its content (for messages about files that are not what they seem);
+    a short number or a boolean is shown as it is."""
+    if isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**18):
+        return repr(value)
+    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer"}.get(type(value),
+                                                                                     type(value).__name__)
 
 
 # ------------------------------------------------------------------------------------ recipes

@@ -6,7 +6,9 @@ the model from the registry and its :class:`~cnnzoo.train.state.RunState`, then 
 :class:`~cnnzoo.train.writer.RunWriter` (only rank 0 writes). ``--resume`` restores everything including
 RNG states, so that on the CPU in deterministic mode a killed and resumed run ends with the same weights
 as an uninterrupted one. Every error about the settings, the data or the model comes before anything is
-written.
+written. The run directory is claimed by one run at a time (:mod:`cnnzoo.train.run_dir`); a run that fails
+before its first checkpoint takes back what it wrote, and Ctrl-C raises :class:`RunInterrupted`, whose
+message says what was saved and how to resume.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.evaluation import EvalResult, evaluate, format_top5
 from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
+from cnnzoo.train.run_dir import RunDirInUseError, RunDirLock, check_in_use, check_new_run, check_resumable
 from cnnzoo.train.sources import RunData, load_run_data
 from cnnzoo.train.state import RunState
 from cnnzoo.train.whitening import first_conv, patch_whitening_
 from cnnzoo.train.writer import RunWriter
 
-__all__ = ["train", "evaluate", "EvalResult", "NonFiniteLossError", "RunData", "load_run_data", "pick_device"]
+__all__ = ["train", "evaluate", "EvalResult", "NonFiniteLossError", "RunData", "load_run_data", "pick_device",
+           "RunInterrupted", "RunDirInUseError"]
 
 
 def _dist() -> tuple[int, int, int]:
@@ -112,8 +116,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     run_dir = Path(cfg.out_dir) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg.name = run_dir.name
     state_path = run_dir / "last.state.pt"
-    if not resume and is_main and state_path.exists():
-        raise ValueError(f"{run_dir} already holds a run; use --resume to continue it or choose another --name")
+    # the run directory, read only: a live run's is refused, a new run never writes over another run's results,
+    # a resume needs a resume state (checked again under the run directory's lock once it is claimed)
+    if is_main:
+        check_in_use(run_dir)
+    restart = False
+    if resume:
+        if not check_resumable(run_dir):
+            if not (run_dir / "config.yaml").is_file():
+                raise FileNotFoundError(f"{state_path}: no checkpoint to resume from")
+            resume = restart = True  # a run that completed no epoch: it starts from the beginning
+    elif is_main:
+        check_new_run(run_dir)
     BatchAugment(cfg.crop_padding, cfg.flip, cfg.policy, cfg.ra_n, cfg.ra_m, cfg.erasing, cfg.mixup, cfg.cutmix)
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -128,7 +142,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     if cfg.amp == "bf16" and is_main and (msg := bf16_emulation_warning(device, "training")):
-        print(f"cnnzoo train: warning: {msg} (--amp fp32)", file=sys.stderr, flush=True)
+        print(f"cnnzoo: warning: {msg} (--amp fp32)", file=sys.stderr, flush=True)
 
     data = load_run_data(cfg, rank, world, device)
     state = _build_state(cfg, data, device, distributed)
@@ -138,17 +152,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if resume and not state_path.exists() and (run_dir / "config.yaml").is_file():
-        if is_main:
-            print(f"cnnzoo train: {run_dir} has no completed epoch yet; starting it from the beginning", flush=True)
-        resume = False
-    if resume:
-        state.load(state_path)
-        if distributed:  # distinct augmentation streams per rank
-            torch.manual_seed(cfg.seed + 1000 * rank + state.epoch)
-    elif distributed:
-        torch.manual_seed(cfg.seed + 1000 * rank)
-
     # the header records the model's exact constructor arguments (drop_rate included: in some heads it
     # decides whether Dropout modules exist), so a checkpoint rebuilds the model it was trained as
     classes = data.train.classes
@@ -156,17 +159,82 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                         img_size=data.img_size, dataset=data.train.source)
     config = cfg.to_dict()
     writer = RunWriter(run_dir, header, enabled=is_main)
-    writer.start(config)
+    lock = RunDirLock(run_dir) if is_main else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if is_main:  # the same checks as above, now that no other run can write here
+            if not resume:
+                check_new_run(run_dir)
+            elif check_resumable(run_dir) == restart:
+                raise RuntimeError(f"{run_dir} changed while this run started (a resume state appeared or went); "
+                                   f"run the command again")
+        if restart:
+            if is_main:
+                print(f"cnnzoo train: {run_dir} has no completed epoch yet; starting it from the beginning",
+                      flush=True)
+            resume = False
+        if resume:
+            state.load(state_path)
+            writer.saved_epoch = state.epoch
+            if distributed:  # distinct augmentation streams per rank
+                torch.manual_seed(cfg.seed + 1000 * rank + state.epoch)
+        elif distributed:
+            torch.manual_seed(cfg.seed + 1000 * rank)
+        writer.start(config)
+        report = _run(cfg, data, state, net, writer, run_dir, resume, device, rank, world)
+    except KeyboardInterrupt:
+        writer.close()
+        raise RunInterrupted(_interrupted(run_dir, writer, cfg) if is_main
+                             else f"cnnzoo train: rank {rank} interrupted") from None
+    except BaseException:
+        writer.close()
+        writer.discard()  # before its first checkpoint, a failed run takes back its config.yaml
+        if lock is not None:
+            lock.release()
+            lock.remove_created_dirs()
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+    return report
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run; the message says what was saved and the command that resumes it."""
+
+
+def _interrupted(run_dir: Path, writer: RunWriter, cfg: TrainConfig) -> str:
+    """One line for a run stopped by Ctrl-C: what is saved, and how to continue."""
+    import shlex
+
+    command = f"cnnzoo train --resume {shlex.quote(str(run_dir))}"
+    saved = writer.saved()
+    if saved is None and writer.state_path.is_file():  # a resume stopped before it loaded the state
+        return f"cnnzoo train: interrupted; {writer.state_path} is as it was; resume with: {command}"
+    if saved is None:
+        return (f"cnnzoo train: interrupted; nothing saved yet (no epoch completed); start it again with: "
+                f"{command}")
+    done = f"epoch {saved} of {cfg.epochs}" + (" (the final report is not written yet)" if saved >= cfg.epochs
+                                                else "")
+    return f"cnnzoo train: interrupted; saved {writer.state_path} at {done}; resume with: {command}"
+
+
+def _run(cfg: TrainConfig, data: RunData, state: RunState, net: nn.Module, writer: RunWriter, run_dir: Path,
+         resume: bool, device: torch.device, rank: int, world: int) -> dict[str, Any]:
+    """The epochs and the final evaluation and report of a started run (``writer`` has written config.yaml)."""
+    model, classes, config = state.model, data.train.classes, cfg.to_dict()
+    distributed, is_main = world > 1, rank == 0
+    state_path = writer.state_path
     if resume and is_main and (fixed := writer.repair(state)):
         print(f"cnnzoo train: brought {', '.join(fixed)} up to the resume state (epoch {state.epoch})", flush=True)
     steps, split = data.train.steps_per_epoch, data.test_split
     if is_main:
         print(f"cnnzoo train: {cfg.model} ({sum(p.numel() for p in model.parameters()):,} params) on "
-              f"{data.train.source} — {data.train.num_images} train / {data.num_test} {split} images, "
-              f"{data.in_chans}×{data.img_size}², {plural(cfg.epochs, 'epoch')} × {plural(steps, 'step')}, "
-              f"batch {cfg.batch_size}×{world},"
-              f" device {device}{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}",
-              flush=True)
+              f"{data.train.source} ({_data_path(data)}) — {data.train.num_images} train / {data.num_test} "
+              f"{split} images, {data.in_chans}×{data.img_size}², {plural(cfg.epochs, 'epoch')} × "
+              f"{plural(steps, 'step')}, batch {cfg.batch_size}×{world}, device {device}"
+              f"{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}", flush=True)
 
     t_run = time.time()
     res: EvalResult | None = None
@@ -239,6 +307,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         dist.barrier()
         dist.destroy_process_group()
     return report
+
+
+def _data_path(data: RunData) -> str:
+    """How the training data is read, for the header: held in memory or streamed by N workers."""
+    if isinstance(data.train, InMemoryBatches):
+        return "data held in memory"
+    workers = getattr(getattr(data.train, "loader", None), "num_workers", None)
+    if workers is None:
+        return "data streamed"
+    if workers == 0:
+        return "data streamed, decoded in the main process"
+    return f"data streamed by {workers} worker{'s' if workers != 1 else ''}"
 
 
 def _skipped(data: RunData, distributed: bool, device: torch.device) -> dict[str, Any]:

@@ -94,51 +94,54 @@ def train_one_epoch(state: RunState, net: nn.Module, source: BatchSource, cfg: T
     step_time = data_time = None
     data_total = 0.0
     t_wait = time.time()
-    for i, (images, labels) in enumerate(source.batches(epoch)):
-        ts = time.time()
-        wait = ts - t_wait
-        data_total += wait
-        data_time = wait if data_time is None else 0.9 * data_time + 0.1 * wait
-        x = to_float(images.to(device, non_blocking=True), st["img_size"])
-        y = labels.to(device, non_blocking=True)
-        x, mix = aug(x, y)
-        x = (x - mean) / std
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        targets = soft_targets(y, source.num_classes, cfg.label_smoothing, mix)
-        with autocast(device, cfg.amp):
-            logits, aux = split_outputs(net(x))
-        loss = compute_loss(logits, aux, targets, cfg.aux_weight)
-        if not torch.isfinite(loss).all():
-            hint = "Try a lower --lr" + (f" or --amp fp32 (now {cfg.amp})" if cfg.amp != "fp32" else "") + "."
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1} (global step "
-                f"{done_steps + 1}); stopping. Last good checkpoint: {checkpoint_hint}. {hint}")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.clip_grad > 0:
-            scaler.unscale_(opt)  # clip the true gradients, not the fp16-scaled ones
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        if ema is not None:
-            ema.update(state.model)
-        done_steps += 1
-        with torch.no_grad():
-            sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
-                                 torch.tensor(float(len(y)), dtype=torch.float64, device=device)])
-        t_wait = time.time()
-        dt = t_wait - ts
-        step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
-        if bar is not None:  # data: waiting for the batch; step: the rest. data ≳ step: the loader is the bottleneck
-            eta = (step_time + data_time) * (total_steps - done_steps)
-            bar.set_postfix_str(f"loss {sums[0] / sums[2]:.3f} acc {100 * sums[1] / sums[2]:.1f}% "
-                                f"{len(y) * world_size / (dt + wait):.0f} img/s data {1000 * data_time:.0f} ms "
-                                f"step {1000 * step_time:.0f} ms ETA {eta / 60:.1f} min", refresh=False)
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+    try:  # the bar ends its line however the epoch ends (Ctrl-C included)
+        for i, (images, labels) in enumerate(source.batches(epoch)):
+            ts = time.time()
+            wait = ts - t_wait
+            data_total += wait
+            data_time = wait if data_time is None else 0.9 * data_time + 0.1 * wait
+            x = to_float(images.to(device, non_blocking=True), st["img_size"])
+            y = labels.to(device, non_blocking=True)
+            x, mix = aug(x, y)
+            x = (x - mean) / std
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            targets = soft_targets(y, source.num_classes, cfg.label_smoothing, mix)
+            with autocast(device, cfg.amp):
+                logits, aux = split_outputs(net(x))
+            loss = compute_loss(logits, aux, targets, cfg.aux_weight)
+            if not torch.isfinite(loss).all():
+                hint = "Try a lower --lr" + (f" or --amp fp32 (now {cfg.amp})" if cfg.amp != "fp32" else "") + "."
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1} (global step "
+                    f"{done_steps + 1}); stopping. Last good checkpoint: {checkpoint_hint}. {hint}")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.clip_grad > 0:
+                scaler.unscale_(opt)  # clip the true gradients, not the fp16-scaled ones
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            if ema is not None:
+                ema.update(state.model)
+            done_steps += 1
+            with torch.no_grad():
+                sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
+                                     torch.tensor(float(len(y)), dtype=torch.float64, device=device)])
+            t_wait = time.time()
+            dt = t_wait - ts
+            step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
+            # data: waiting for the batch; step: the rest. data ≳ step: the loader is the bottleneck
+            if bar is not None:
+                eta = (step_time + data_time) * (total_steps - done_steps)
+                bar.set_postfix_str(f"loss {sums[0] / sums[2]:.3f} acc {100 * sums[1] / sums[2]:.1f}% "
+                                    f"{len(y) * world_size / (dt + wait):.0f} img/s data {1000 * data_time:.0f} ms "
+                                    f"step {1000 * step_time:.0f} ms ETA {eta / 60:.1f} min", refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     if world_size > 1:
         import torch.distributed as dist
 

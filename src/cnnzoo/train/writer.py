@@ -4,6 +4,7 @@ Only rank 0 writes (a ``RunWriter(enabled=False)`` does nothing). After every ep
 in this order: the resume state ``last.state.pt`` (the source of truth), ``last.safetensors``,
 ``last_ema.safetensors``, ``best.safetensors``, ``metrics.csv``, TensorBoard. A kill between two of them
 leaves the later ones behind the state; :meth:`RunWriter.repair` rewrites those from the state on resume.
+A run that fails before its first checkpoint takes back what it wrote (:meth:`RunWriter.discard`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class RunWriter:
         self.run_dir, self.header, self.enabled = Path(run_dir), header, enabled
         self.state_path = self.run_dir / "last.state.pt"
         self._tb: EventWriter | None = None
+        #: the epoch of the resume state on disk (set by the engine on resume, then by every epoch_end)
+        self.saved_epoch: int | None = None
+        self._saving: tuple[int, tuple[int, int] | None] | None = None  # (epoch, state file before) while saving
+        self._started = False
+        self._checkpointed = False  # this run has written a resume state
+        self._previous_config: bytes | None = None
 
     # -------------------------------------------------------------------------------- start and resume
     def start(self, config: dict[str, Any]) -> None:
@@ -48,7 +55,26 @@ class RunWriter:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.remove_stale_tmp()
-        write_text(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        path = self.run_dir / "config.yaml"
+        self._previous_config = path.read_bytes() if path.is_file() else None
+        self._started = True
+        write_text(path, yaml.safe_dump(config, sort_keys=False))
+
+    def discard(self) -> bool:
+        """Take back what :meth:`start` wrote when the run ends before its first checkpoint: ``config.yaml`` is
+        removed, or given back its previous content where a previous run wrote one; nothing else is touched.
+        Returns whether anything was taken back (nothing once this run has saved a resume state)."""
+        if not self.enabled or not self._started or self._checkpointed:
+            return False
+        self._started = False
+        path, previous = self.run_dir / "config.yaml", self._previous_config
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            from cnnzoo.checkpoint import atomic_write
+
+            atomic_write(path, lambda tmp: Path(tmp).write_bytes(previous))
+        return True
 
     def remove_stale_tmp(self) -> list[Path]:
         """Delete the ``.<name>.*.tmp`` files of interrupted atomic writes; returns them."""
@@ -115,7 +141,9 @@ class RunWriter:
         if not self.enabled:
             return
         row = state.history[-1]
+        self._saving = (state.epoch, self._file_id())
         state.save(self.state_path, config)
+        self._checkpointed, self.saved_epoch, self._saving = True, state.epoch, None
         self._weights("last.safetensors", state.model, state.epoch, row["test_top1"], "model")
         if state.ema is not None:
             self._weights("last_ema.safetensors", state.ema.module, state.epoch, row["ema_top1"], "ema")
@@ -123,6 +151,20 @@ class RunWriter:
             self._weights("best.safetensors", state.best_module(), state.epoch, state.best_acc, state.best_kind)
         write_csv(self.run_dir / "metrics.csv", state.history)
         self._scalars(row)
+
+    def _file_id(self) -> tuple[int, int] | None:
+        try:
+            st = self.state_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def saved(self) -> int | None:
+        """The epoch of the resume state on disk (None: none yet), also when an interrupt cut :meth:`epoch_end`
+        short, before or after the state file was replaced."""
+        if self._saving is not None and self._file_id() != self._saving[1]:
+            self._checkpointed, self.saved_epoch, self._saving = True, self._saving[0], None
+        return self.saved_epoch
 
     # -------------------------------------------------------------------------------- the end
     def finish(self, report: dict[str, Any], final: EvalResult, final_ema: EvalResult | None, title: str) -> str:
