@@ -117,7 +117,7 @@ def _say(line: str) -> None:
     print(f"cnnzoo search: {line}", file=sys.stderr, flush=True)
 
 
-def _run(search: Callable[[], dict[str, Any]], cfg: Any, best_file: str) -> dict[str, Any] | None:
+def _run(search: Callable[[], dict[str, Any]], cfg: Any, best_key: str) -> dict[str, Any] | None:
     """Run the search; on Ctrl-C or at the time limit, one line saying what was saved and how to go on
     (``None`` when interrupted)."""
     try:
@@ -130,8 +130,9 @@ def _run(search: Callable[[], dict[str, Any]], cfg: Any, best_file: str) -> dict
             _say(f"interrupted before any trial completed ({r['finished']} finished); the study in "
                  f"{cfg.storage} resumes with the same command")
         else:
-            _say(f"interrupted: {r.get('finished', r.get('candidates'))} trials finished; {best_file} and "
-                 f"{r['report']} hold them; run the same command to resume")
+            n = r["finished"] if "finished" in r else r["candidates"]
+            _say(f"interrupted: {n} trial{'s' if n != 1 else ''} finished; {r[best_key]} and {r['report']} hold "
+                 f"{'it' if n == 1 else 'them'}; run the same command to resume")
         return None
     if r.get("timed_out"):
         _say(f"stopped at the time limit ({cfg.timeout_min:g} min); run the same command to go on")
@@ -145,7 +146,7 @@ def _arch(args: argparse.Namespace) -> int:
                      study_name=args.study_name, seed=args.seed, width=args.width,
                      multi_objective=args.multi_objective, out=args.out, compare=args.compare,
                      progress=not args.no_progress)
-    r = _run(lambda: search_arch(cfg, _task(args), log=_say), cfg, "best_arch.yaml")
+    r = _run(lambda: search_arch(cfg, _task(args), log=_say), cfg, "arch_path")
     if r is None:
         return 130
     print(f"best: trial {r['best_trial']} of {r['finished']} — proxy accuracy {r['accuracy']:.2f} %, latency "
@@ -165,7 +166,7 @@ def _scaling(args: argparse.Namespace) -> int:
     cfg = ScalingSearch(base=args.base, base_kwargs=kwargs, step=args.step, tolerance=args.tolerance,
                         trials=args.trials, timeout_min=args.timeout, deploy=_deploy(args), storage=args.storage,
                         study_name=args.study_name, seed=args.seed, out=args.out, progress=not args.no_progress)
-    r = _run(lambda: search_scaling(cfg, _task(args), log=_say), cfg, "coefficients.json")
+    r = _run(lambda: search_scaling(cfg, _task(args), log=_say), cfg, "path")
     if r is None:
         return 130
     print(json.dumps({k: r[k] for k in ("base", "alpha", "beta", "gamma", "flops_ratio", "proxy_accuracy",

@@ -138,7 +138,8 @@ def _scaling_files(cfg: ScalingSearch, task: ProxyTask, study: Any, keys: list[s
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not done:
         if run.interrupted:
-            return dict(interrupted=True, base=cfg.base, candidates=0, grid=len(keys), csv=str(out / "trials.csv"),
+            return dict(interrupted=True, base=cfg.base, candidates=0, finished=run.finished, grid=len(keys),
+                        csv=str(out / "trials.csv"),
                         storage=cfg.storage)
         why = "within the time limit" if run.timed_out else "yet"
         raise RuntimeError(f"study {cfg.study_name}: no candidate completed {why}")
