@@ -324,3 +324,51 @@ def test_settings_objects_reject_what_the_cli_rejects():
         ScalingSearch(base="mbconv", base_kwargs={"arch": TINY_ARCH}, timeout_min=float("inf"))
     with pytest.raises(ValueError, match="trials must be an integer from 1 to 1,000,000"):
         ArchSearch(trials=0)
+
+
+@needs_fmnist
+def test_a_grid_point_cut_by_ctrl_c_is_trained_on_resume(tmp_path, monkeypatch):
+    import cnnzoo.search.scaling as scaling
+
+    real, calls = scaling.train_candidate, {"n": 0}
+
+    def interrupt_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    cfg = dict(base="mbconv", base_kwargs={"arch": TINY_ARCH}, step=0.5, tolerance=0.5, trials=2,
+               deploy=TINY_DEPLOY, out=str(tmp_path), progress=False)
+    monkeypatch.setattr(scaling, "train_candidate", interrupt_second)
+    r = scaling.search_scaling(ScalingSearch(**cfg), TINY_TASK)
+    assert r["interrupted"] and r["candidates"] == 1 and (tmp_path / "coefficients.json").exists()
+    monkeypatch.setattr(scaling, "train_candidate", real)
+    study = optuna.load_study(study_name=ScalingSearch(**cfg).study_name, storage=f"sqlite:///{tmp_path}/study.db")
+    cut = study.trials[1]
+    assert cut.state.name == "FAIL" and cut.user_attrs["cut"]
+    lines: list[str] = []
+    r = scaling.search_scaling(ScalingSearch(**cfg), TINY_TASK, log=lines.append)
+    assert r["candidates"] == 2 and not r["interrupted"]
+    assert lines[1] == f"queued again: ({cut.params['coefficients']}), cut before they finished"
+    trials = study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[2].params == cut.params  # the grid point that was cut, not a new one
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_full_study_starts_no_trial_while_other_workers_fill_it(tmp_path):
+    """``trials`` counts the study's trials: with 1 finished and another worker's trial running, a study of
+    2 starts nothing more (it waits for that trial, here until its time limit)."""
+    from cnnzoo.search.study import run_study
+
+    study = open_study(f"sqlite:///{tmp_path / 'db.sqlite'}", "s", ["maximize"])
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    other = study.ask()
+    other.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # alive: this process
+    run = run_study(study, lambda trial: 0.0, 2, Deadline(0.5), tmp_path / "t.csv", progress=False)
+    assert run.timed_out and run.finished == 1 and len(study.trials) == 2
+    study.tell(other, 2.0)
+    assert run_study(study, lambda trial: 0.0, 2, Deadline(60), tmp_path / "t.csv", progress=False).finished == 2
+    assert len(study.trials) == 2
+    assert run_study(study, lambda trial: 0.0, 3, Deadline(60), tmp_path / "t.csv", progress=False).finished == 3

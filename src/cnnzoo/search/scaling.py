@@ -36,7 +36,7 @@ from cnnzoo.search.study import (
     storage_errors,
 )
 
-__all__ = ["ScalingSearch", "search_scaling", "PAPER_COEFFICIENTS"]
+__all__ = ["ScalingSearch", "search_scaling", "requeue_cut", "PAPER_COEFFICIENTS"]
 
 #: EfficientNet's grid-search result for B0 (§3.3)
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
@@ -127,9 +127,36 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask, log: Callable[[str], Non
     trials = min(cfg.trials, len(keys)) if cfg.trials else len(keys)
     with storage_errors(cfg.storage):
         announce_resume(study, cfg.storage, say)
+        again = requeue_cut(study)
+        if again:
+            say(f"queued again: {', '.join(f'({k})' for k in again)}, cut before they finished")
+        waiting = (optuna.trial.TrialState.WAITING,)
         run = run_study(study, objective, trials, deadline, out / "trials.csv", cfg.progress, describe_best=best,
-                        catch=(NonFiniteLoss,), exhausted=sampler.is_exhausted, log=say)
+                        catch=(NonFiniteLoss,), log=say,
+                        exhausted=lambda st: sampler.is_exhausted(st) and not st.get_trials(deepcopy=False,
+                                                                                            states=waiting))
         return _scaling_files(cfg, task, study, keys, out, run)
+
+
+def requeue_cut(study: Any) -> list[str]:
+    """Queue again the grid points whose only trials were cut (Ctrl-C, the time limit, a dead worker):
+    optuna's grid counts a failed point as visited, but these failed for no fault of their own. A point
+    that failed by itself (a diverging loss) is not retried: seeded, it would diverge again."""
+    optuna = require_optuna()
+    states = optuna.trial.TrialState
+    settled, cut = set(), []
+    for t in study.get_trials(deepcopy=False):
+        key = t.params.get("coefficients") or (t.system_attrs.get("fixed_params") or {}).get("coefficients")
+        if key is None:
+            continue
+        if t.state != states.FAIL:
+            settled.add(key)
+        elif t.user_attrs.get("cut") or "fail_reason" not in t.user_attrs:  # no reason: failed by the heartbeat
+            cut.append(key)
+    again = [k for k in dict.fromkeys(cut) if k not in settled]
+    for key in again:
+        study.enqueue_trial({"coefficients": key}, skip_if_exists=False)
+    return again
 
 
 def _scaling_files(cfg: ScalingSearch, task: ProxyTask, study: Any, keys: list[str], out: Path, run: Any

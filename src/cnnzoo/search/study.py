@@ -271,6 +271,7 @@ def fail_stale_trials(study: Any) -> list[int]:
         with contextlib.suppress(ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             study._storage.set_trial_user_attr(t._trial_id, "fail_reason",
                                                f"its worker {worker or '(unknown)'} ended without finishing it")
+            study._storage.set_trial_user_attr(t._trial_id, "cut", True)
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             failed.append(t.number)
     return sorted(failed)
@@ -319,7 +320,8 @@ def seed_per_trial(sampler: Any, seed: int, study_name: str) -> Any:
 
 
 def recorded(objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``objective`` that records its worker (``host:pid``) first, and why it failed (``fail_reason``)."""
+    """``objective`` that records its worker (``host:pid``) first, and why it failed (``fail_reason``; and
+    ``cut`` when it was stopped from outside: Ctrl-C or the time limit)."""
     optuna = require_optuna()
 
     def run(trial: Any) -> Any:
@@ -330,6 +332,11 @@ def recorded(objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
             raise
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+            trial.set_user_attr("cut", True)
+            raise
+        except TimeLimit as err:
+            trial.set_user_attr("fail_reason", str(err))
+            trial.set_user_attr("cut", True)
             raise
         except Exception as err:
             trial.set_user_attr("fail_reason", str(err).splitlines()[0] if str(err) else type(err).__name__)
