@@ -141,6 +141,9 @@ SEARCH = ["search", "arch", "--space", "mnasnet", "--width", "0.125", "--img-siz
     (["--target-latency", "5", "--proxy-size", "100000"], "error: proxy img_size must be at most 512, got 100000"),
     (["--target-latency", "5", "--compare", "alexnet"], "error: proxy size 32 is too small for alexnet: it needs "
                                                         "at least 63"),
+    (["--target-latency", "5", "--evals", "1000000000"], "error: proxy evals must be at most 100, got 1000000000"),
+    (["--target-latency", "5", "--repeats", "100000000"],
+     "error: latency repeats must be an integer from 1 to 10000, got 100000000"),
     ([], "error: the latency objective needs a target latency (--target-latency MS)"),
 ])
 def test_every_setting_is_checked_before_anything_is_written(args, message, tmp_path, capsys):
@@ -203,6 +206,13 @@ def test_storage_errors_are_one_line_naming_the_path(tmp_path, capsys):
         subprocess.run(["chattr", "-i", str(ro)], capture_output=True)
     if not protected:
         pytest.skip("no way to make a file read-only here (root without chattr)")
+
+
+def test_an_output_path_under_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert main(SEARCH + ["--target-latency", "5", "--out", str(tmp_path / "f" / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"cnnzoo search: error: output directory {tmp_path}/f/out: " \
+        f"{tmp_path}/f is a file, not a directory"
 
 
 def test_a_storage_failing_after_start_leaves_no_empty_output_directory(tmp_path, monkeypatch):

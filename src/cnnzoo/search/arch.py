@@ -39,6 +39,7 @@ from cnnzoo.search.study import (
     TimeLimit,
     TrialProgress,
     announce_resume,
+    check_out_dir,
     check_search_settings,
     check_storage,
     created_paths,
@@ -229,9 +230,9 @@ def search_arch(cfg: ArchSearch, task: ProxyTask, log: Callable[[str], None] | N
     deadline = Deadline(cfg.timeout_min * 60 if cfg.timeout_min else None)
     check_runtime(cfg.deploy.runtime)
     _check_sizes(cfg, task)
+    out = check_out_dir(cfg.out)
     db = check_storage(cfg.storage)
     data = load_proxy_data(task)  # bad data fails before anything is written
-    out = Path(cfg.out)
     sampler = optuna.samplers.NSGAIISampler(seed=cfg.seed) if cfg.multi_objective \
         else optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, n_startup_trials=5)
     seed_per_trial(sampler, cfg.seed, cfg.study_name)

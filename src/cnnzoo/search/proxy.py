@@ -25,8 +25,8 @@ from cnnzoo.train.optim import create_optimizer, create_scheduler
 __all__ = ["ProxyTask", "ProxyData", "ProxyResult", "NonFiniteLoss", "load_proxy_data", "seeded_build",
            "train_proxy", "MAX_PROXY_SIZE"]
 
-#: the largest proxy image side (the slices are held in memory at this size)
-MAX_PROXY_SIZE = 512
+#: the largest proxy image side (the slices are held in memory at this size) and the most evaluations
+MAX_PROXY_SIZE, MAX_EVALS = 512, 100
 
 
 class NonFiniteLoss(RuntimeError):
@@ -64,6 +64,8 @@ class ProxyTask:
             raise ValueError(f"proxy lr must be a finite number > 0, got {self.lr!r}")
         if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
             raise ValueError(f"proxy weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if self.evals > MAX_EVALS:
+            raise ValueError(f"proxy evals must be at most {MAX_EVALS}, got {self.evals}")
         if self.img_size > MAX_PROXY_SIZE:
             raise ValueError(f"proxy img_size must be at most {MAX_PROXY_SIZE}, got {self.img_size}")
 

@@ -26,6 +26,7 @@ from cnnzoo.search.study import (
     Deadline,
     TrialProgress,
     announce_resume,
+    check_out_dir,
     check_search_settings,
     check_storage,
     created_paths,
@@ -91,9 +92,9 @@ def search_scaling(cfg: ScalingSearch, task: ProxyTask, log: Callable[[str], Non
     for what, size in (("proxy", task.img_size), ("deployment", cfg.deploy.img_size)):
         if size < cfg.min_size:
             raise ValueError(f"{what} size {size} is too small for {cfg.base}: it needs at least {cfg.min_size}")
+    out = check_out_dir(cfg.out)
     db = check_storage(cfg.storage)
     data = load_proxy_data(task)  # bad data fails before anything is written
-    out = Path(cfg.out)
     keys = [_key(c) for c in cfg.grid]
     sampler = seed_per_trial(optuna.samplers.GridSampler({"coefficients": keys}, seed=cfg.seed), cfg.seed,
                              cfg.study_name)

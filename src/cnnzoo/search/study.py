@@ -38,8 +38,8 @@ from cnnzoo.search.report import trial_rows
 from cnnzoo.train.report import write_csv
 
 __all__ = ["open_study", "finished_trials", "run_study", "TrialProgress", "StudyRun", "Deadline", "TimeLimit",
-           "check_storage", "fail_stale_trials", "recorded", "seed_per_trial", "worker_name", "describe_trials",
-           "storage_errors", "created_paths", "CONSECUTIVE_FAILURES", "check_search_settings",
+           "check_storage", "check_out_dir", "fail_stale_trials", "recorded", "seed_per_trial", "worker_name",
+           "describe_trials", "storage_errors", "created_paths", "CONSECUTIVE_FAILURES", "check_search_settings",
            "announce_resume", "MAX_TRIALS"]
 
 #: a worker that stops beating for this long has its running trial marked failed by the next worker
@@ -133,6 +133,17 @@ def check_storage(url: str) -> Path | None:
         raise RuntimeError(f"cannot create study database {path}: {parent} is a file, not a directory")
     if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
         raise RuntimeError(f"cannot write the study database {path}: directory {parent} is read-only")
+    return path
+
+
+def check_out_dir(path: str | Path) -> Path:
+    """An output directory that can be created or written: a ``ValueError`` naming what is in the way."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"output directory {path}: {existing} is a file, not a directory")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"output directory {path}: {existing} is read-only")
     return path
 
 
