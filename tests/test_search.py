@@ -210,6 +210,9 @@ def test_tiny_arch_search_latency_objective_with_comparison(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "mobilenet_v3_small" in report and "Pareto" in report and (tmp_path / "pareto.png").stat().st_size > 0
     assert r["compared"][0]["label"] == "mobilenet_v3_small" and 0 <= r["compared"][0]["accuracy"] <= 100
+    # latency: the lower quartile of the pooled calls, their median and upper quartile shown as the spread
+    c = r["compared"][0]
+    assert c["latency_ms"] <= c["latency_median_ms"] <= c["latency_q3_ms"] and "median / q3 ms" in report
 
 
 @needs_fmnist

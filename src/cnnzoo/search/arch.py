@@ -28,11 +28,11 @@ from cnnzoo.factory import create_model
 from cnnzoo.models.mbconv import dump_arch
 from cnnzoo.registry import model_info
 from cnnzoo.search._deps import require_optuna
-from cnnzoo.search.candidate import Deployment, Measured, measure_cost, train_candidate
+from cnnzoo.search.candidate import Deployment, Measured, measure_cost, measure_costs, train_candidate
 from cnnzoo.search.latency import check_runtime
 from cnnzoo.search.objectives import mnasnet_reward, pareto_front, training_aware_reward
 from cnnzoo.search.proxy import NonFiniteLoss, ProxyData, ProxyTask, load_proxy_data, seeded_build
-from cnnzoo.search.report import plot_points, write_report
+from cnnzoo.search.report import latency_spread, plot_points, write_report
 from cnnzoo.search.space import SPACES, SearchSpace, sample_arch, space_min_size
 from cnnzoo.search.study import (
     Deadline,
@@ -173,19 +173,25 @@ def _best_trial(study: Any, cfg: ArchSearch) -> Any:
 def compare_models(names: tuple[str, ...], data: ProxyData, task: ProxyTask, deploy: Deployment,
                    progress: bool = True, deadline: Deadline | None = None,
                    skipped: list[str] | None = None) -> list[dict[str, Any]]:
-    """The zoo's models trained with the same proxy budget and measured on the same runtime.
+    """The zoo's models trained with the same proxy budget and measured on the same runtime (their
+    latencies in interleaved rounds).
 
     Within ``deadline``: a model not started, or cut, when the time is spent is left out, and so is one
     whose proxy loss diverged; ``skipped`` (if given) gets a line for each."""
     rows = []
+    if deadline is not None and deadline.passed():
+        if skipped is not None:
+            skipped += [f"{n}: not trained, the time limit was reached" for n in names]
+        return rows
+    models = {n: seeded_build(task, lambda n=n: create_model(n, num_classes=data.num_classes, in_chans=data.in_chans))
+              for n in names}
+    costs = measure_costs(models, deploy)
     for i, name in enumerate(names):
         if deadline is not None and deadline.passed():
             if skipped is not None:
                 skipped += [f"{n}: not trained, the time limit was reached" for n in names[i:]]
             break
-        model = seeded_build(task, lambda n=name: create_model(n, num_classes=data.num_classes,
-                                                                in_chans=data.in_chans))
-        m = measure_cost(model, deploy)
+        model, m = models[name], costs[name]
         bar = TrialProgress(progress, name, deadline)
         try:
             train_candidate(model, m, data, task, progress=bar)
@@ -290,13 +296,6 @@ def search_arch(cfg: ArchSearch, task: ProxyTask, log: Callable[[str], None] | N
     return summary
 
 
-def _spread(p: dict[str, Any]) -> str:
-    med, q3 = p.get("latency_median_ms"), p.get("latency_q3_ms")
-    if not (isinstance(med, (int, float)) and isinstance(q3, (int, float))) or med != med:
-        return ""
-    return f"{med:.3f} / {q3:.3f}"
-
-
 def _report(cfg: ArchSearch, task: ProxyTask, study: Any, best: Any, compared: list[dict[str, Any]],
             skipped: list[str] | None = None, run: Any = None, interrupted: bool = False) -> dict[str, Any]:
     optuna = require_optuna()
@@ -311,7 +310,7 @@ def _report(cfg: ArchSearch, task: ProxyTask, study: Any, best: Any, compared: l
     for i, p in enumerate(points):
         name = p["label"] or f"trial {p['number']}" + (" (best)" if p["number"] == best.number else "")
         m = Measured(p["params"], p["gmacs"], p["latency_ms"], p["accuracy"], p["step_time_ms"])
-        rows.append([name, f"{p['accuracy']:.2f}", f"{p['latency_ms']:.3f}", _spread(p), f"{p['gmacs']:.3f}",
+        rows.append([name, f"{p['accuracy']:.2f}", f"{p['latency_ms']:.3f}", latency_spread(p), f"{p['gmacs']:.3f}",
                      f"{p['params']:,}", f"{p['step_time_ms']:.1f}", f"{arch_reward(cfg, m):.3f}",
                      "yes" if i in front else ""])
     rows.sort(key=lambda r: -float(r[1]))

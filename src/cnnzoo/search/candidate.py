@@ -15,7 +15,8 @@ from cnnzoo.analysis.flops import count_macs
 from cnnzoo.search.latency import RUNTIMES, latency_stats
 from cnnzoo.search.proxy import ProxyData, ProxyTask, train_proxy
 
-__all__ = ["Deployment", "Measured", "measure_cost", "train_candidate", "MAX_DEPLOY_SIZE", "MAX_DEPLOY_BATCH"]
+__all__ = ["Deployment", "Measured", "measure_cost", "measure_costs", "train_candidate", "MAX_DEPLOY_SIZE",
+           "MAX_DEPLOY_BATCH"]
 
 #: bounds of the deployment input a latency is measured at (a larger one would only exhaust the memory)
 MAX_DEPLOY_SIZE, MAX_DEPLOY_BATCH, MAX_REPEATS = 2048, 1024, 10_000
@@ -64,13 +65,22 @@ class Measured:
 
 def measure_cost(model: nn.Module, deploy: Deployment, img_size: int | None = None) -> Measured:
     """Parameters, GMACs and latency of ``model`` at ``img_size`` (default the deployment's) — before training."""
+    return measure_costs({"model": model}, deploy, img_size)["model"]
+
+
+def measure_costs(models: dict[str, nn.Module], deploy: Deployment, img_size: int | None = None
+                  ) -> dict[str, Measured]:
+    """:func:`measure_cost` of several models, their latencies timed in interleaved rounds."""
     size = img_size or deploy.img_size
-    chans = int(getattr(model, "in_chans", 3))
-    macs = count_macs(copy.deepcopy(model).to("meta"), (chans, size, size))  # shapes only: no compute
-    lat = latency_stats({"model": model}, deploy.runtime, size, deploy.batch, chans, repeats=deploy.repeats,
-                        rounds=deploy.rounds)["model"]
-    return Measured(params=sum(p.numel() for p in model.parameters()), gmacs=macs / 1e9, latency_ms=lat["latency_ms"],
-                    latency_median_ms=lat["median_ms"], latency_q3_ms=lat["q3_ms"])
+    lat = latency_stats(models, deploy.runtime, size, deploy.batch, repeats=deploy.repeats, rounds=deploy.rounds)
+    out = {}
+    for key, model in models.items():
+        chans = int(getattr(model, "in_chans", 3))
+        macs = count_macs(copy.deepcopy(model).to("meta"), (chans, size, size))  # shapes only: no compute
+        out[key] = Measured(params=sum(p.numel() for p in model.parameters()), gmacs=macs / 1e9,
+                            latency_ms=lat[key]["latency_ms"], latency_median_ms=lat[key]["median_ms"],
+                            latency_q3_ms=lat[key]["q3_ms"])
+    return out
 
 
 def train_candidate(model: nn.Module, measured: Measured, data: ProxyData, task: ProxyTask,

@@ -21,7 +21,7 @@ from cnnzoo.search.candidate import Deployment, measure_cost, train_candidate
 from cnnzoo.search.latency import check_runtime
 from cnnzoo.search.objectives import coefficient_grid, flops_ratio
 from cnnzoo.search.proxy import NonFiniteLoss, ProxyTask, load_proxy_data, seeded_build
-from cnnzoo.search.report import plot_points, write_report
+from cnnzoo.search.report import latency_spread, plot_points, write_report
 from cnnzoo.search.study import (
     Deadline,
     TrialProgress,
@@ -186,17 +186,21 @@ def _scaling_files(cfg: ScalingSearch, task: ProxyTask, study: Any, keys: list[s
                        f"search scaling: {cfg.base} at φ = 1")
     rows = sorted(([f"{x.user_attrs['alpha']:g}", f"{x.user_attrs['beta']:g}", f"{x.user_attrs['gamma']:g}",
                     f"{x.user_attrs['flops_ratio']:.3f}", f"{x.value:.2f}", f"{x.user_attrs['gmacs']:.3f}",
-                    f"{x.user_attrs['latency_ms']:.3f}", "yes" if x.number == t.number else ""] for x in done),
+                    f"{x.user_attrs['latency_ms']:.3f}", latency_spread(x.user_attrs),
+                    "yes" if x.number == t.number else ""] for x in done),
                   key=lambda r: -float(r[4]))
     write_report(out / "report.md", f"Scaling-coefficient search: {cfg.base}",
                  [f"Grid step {cfg.step:g}, |α·β²·γ² − 2| ≤ {cfg.tolerance:g}: {len(keys)} candidates, "
-                  f"{len(done)} trained. Proxy task: {task.describe()} (resolution × γ).",
+                  f"{len(done)} trained. Proxy task: {task.describe()} (resolution × γ). Latency: the lower "
+                  f"quartile of {cfg.deploy.rounds} rounds of {cfg.deploy.repeats} calls on {cfg.deploy.runtime} "
+                  f"(median / upper quartile: its spread).",
                   f"Chosen: α = {chosen['alpha']:g}, β = {chosen['beta']:g}, γ = {chosen['gamma']:g} "
                   f"(written to `coefficients.json`; the paper's: 1.2, 1.1, 1.15)."]
                  + ([f"The search stopped at its time limit ({cfg.timeout_min:g} min)."] if run.timed_out else [])
                  + (["The search was interrupted (Ctrl-C): this report holds the candidates trained before."]
                     if run.interrupted else []),
-                 ["α", "β", "γ", "α·β²·γ²", "proxy acc %", "GMACs", "latency ms", "chosen"], rows, plot=plot.name)
+                 ["α", "β", "γ", "α·β²·γ²", "proxy acc %", "GMACs", "latency ms", "median / q3 ms", "chosen"], rows,
+                 plot=plot.name)
     result.update(path=str(path), report=str(out / "report.md"), plot=str(plot), csv=str(out / "trials.csv"),
                   interrupted=run.interrupted, timed_out=run.timed_out)
     return result
