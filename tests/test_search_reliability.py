@@ -382,3 +382,37 @@ def test_a_full_study_starts_no_trial_while_other_workers_fill_it(tmp_path):
     assert run_study(study, lambda trial: 0.0, 2, Deadline(60), tmp_path / "t.csv", progress=False).finished == 2
     assert len(study.trials) == 2
     assert run_study(study, lambda trial: 0.0, 3, Deadline(60), tmp_path / "t.csv", progress=False).finished == 3
+
+
+@pytest.mark.parametrize("make", [
+    # the random phases (TPE's start-up trials, NSGA-II's first generation), where a sampler seeded once per
+    # process would repeat itself: later, the model may return to a good point by choice
+    lambda: optuna.samplers.TPESampler(seed=0, multivariate=True, n_startup_trials=20),
+    lambda: optuna.samplers.NSGAIISampler(seed=0, population_size=20),
+    lambda: optuna.samplers.RandomSampler(seed=0),
+])
+def test_every_worker_of_a_study_draws_new_samples(make):
+    """Each worker (a new sampler with the same seed on the same storage) samples new points, while a
+    fresh study with that seed repeats the first worker's: the draws follow (seed, study, trial number)."""
+    from cnnzoo.search.space import sample_arch
+    from cnnzoo.search.study import seed_per_trial
+
+    multi = isinstance(make(), optuna.samplers.NSGAIISampler)
+
+    def objective(trial):
+        arch = sample_arch(trial, TINY_SPACE)
+        return (float(len(str(arch))), 1.0) if multi else float(len(str(arch)))
+
+    storages = {"a": optuna.storages.InMemoryStorage(), "b": optuna.storages.InMemoryStorage()}
+
+    def worker(db: str, n: int) -> list[tuple]:
+        study = optuna.create_study(storage=storages[db], study_name="s", load_if_exists=True,
+                                    sampler=seed_per_trial(make(), 0, "s"),
+                                    directions=["maximize", "minimize"] if multi else ["maximize"])
+        study.optimize(objective, n_trials=n)
+        return [tuple(sorted(t.params.items())) for t in study.trials]
+
+    first = worker("a", 6)
+    both = worker("a", 6)
+    assert both[:6] == first and not set(both[6:]) & set(first)
+    assert worker("b", 6) == first

@@ -312,14 +312,17 @@ def seed_per_trial(sampler: Any, seed: int, study_name: str) -> Any:
     Trial numbers are unique within a study, so each trial gets its own draws, and a fresh search with
     one worker is still repeated exactly by the same seed. Works for optuna's TPE, NSGA-II, random and
     grid samplers (their ``_rng`` generators); another sampler is reseeded from the system's entropy."""
-    from optuna.samplers._lazy_random_state import LazyRandomState
+    try:  # where optuna keeps its samplers' generators (not public API: a fallback follows)
+        from optuna.samplers._lazy_random_state import LazyRandomState
+    except ImportError:  # pragma: no cover (another optuna)
+        LazyRandomState = None  # noqa: N806
 
     inner = sampler.before_trial
 
     def before_trial(study: Any, trial: Any) -> None:
         value = _trial_seed(seed, study_name, trial.number)
         rngs = [getattr(s, "_rng", None) for s in (sampler, getattr(sampler, "_random_sampler", None))]
-        rngs = [r for r in rngs if isinstance(r, LazyRandomState)]
+        rngs = [r for r in rngs if LazyRandomState is not None and isinstance(r, LazyRandomState)]
         for r in rngs:
             r.rng.seed(value)
         if not rngs:
