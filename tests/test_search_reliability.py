@@ -258,7 +258,7 @@ def test_the_time_limit_covers_the_compared_models(tmp_path, monkeypatch):
     assert r["timed_out"] and r["finished"] == 1 and r["compared"] == []
     assert r["skipped"] == ["mobilenet_v3_small: not trained, the time limit was reached",
                             "mnasnet_a1: not trained, the time limit was reached"]
-    assert lines == [f"compare {line}" for line in r["skipped"]]
+    assert lines == [f"not compared: {line}" for line in r["skipped"]]
     report = (tmp_path / "out" / "report.md").read_text()
     assert "stopped at its time limit (1 min)" in report and "Not compared: mnasnet_a1: not trained" in report
     # a limit reached during a trial's training cuts it: the trial fails, saying why

@@ -154,8 +154,6 @@ def _arch(args: argparse.Namespace) -> int:
           f"reward {r['reward']:.3f}")
     for c in r["compared"]:
         print(f"  {c['label']}: proxy accuracy {c['accuracy']:.2f} %, latency {c['latency_ms']:.3f} ms")
-    for line in r["skipped"]:
-        print(f"  not compared: {line}")
     print(f"architecture: {r['arch_path']}  (cnnzoo train --model mbconv --arch {r['arch_path']})")
     print(f"report: {r['report']}, plot: {r['plot']}, trials: {r['csv']}")
     return 0

@@ -277,15 +277,14 @@ def search_arch(cfg: ArchSearch, task: ProxyTask, log: Callable[[str], None] | N
         compared: list[dict[str, Any]] = []
         interrupted = run.interrupted
         if cfg.compare and interrupted:
-            skipped.append("the compared models: not trained, the search was interrupted")
+            skipped += [f"{n}: not trained, the search was interrupted" for n in cfg.compare]
         elif cfg.compare:
             try:
                 compared = compare_models(cfg.compare, data, task, cfg.deploy, cfg.progress, deadline, skipped)
             except KeyboardInterrupt:
-                interrupted = True
-                skipped.append("the compared models: the search was interrupted while they trained")
+                interrupted, skipped = True, [f"{n}: not trained, the search was interrupted" for n in cfg.compare]
         for line in skipped:
-            say(f"compare {line}")
+            say(f"not compared: {line}")
         if compared:
             write_text(out / "compare.json", json.dumps(compared, indent=1) + "\n")
         summary = _report(cfg, task, study, t, compared, skipped, run, interrupted)
