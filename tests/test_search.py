@@ -210,6 +210,9 @@ def test_tiny_arch_search_latency_objective_with_comparison(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "mobilenet_v3_small" in report and "Pareto" in report and (tmp_path / "pareto.png").stat().st_size > 0
     assert r["compared"][0]["label"] == "mobilenet_v3_small" and 0 <= r["compared"][0]["accuracy"] <= 100
+    # latency: the lower quartile of the pooled calls, their median and upper quartile shown as the spread
+    c = r["compared"][0]
+    assert c["latency_ms"] <= c["latency_median_ms"] <= c["latency_q3_ms"] and "median / q3 ms" in report
 
 
 @needs_fmnist
@@ -323,7 +326,7 @@ def test_two_workers_share_a_study_then_sigkill_and_resume(tmp_path):
     storage = f"sqlite:///{db}"
     cmd = [sys.executable, "-m", "cnnzoo", "search", "arch", "--space", "mnasnet", "--target-latency", "1",
            "--width", "0.125", "--img-size", "32", "--repeats", "2", "--train-images", "64", "--test-images", "32",
-           "--budget", "2", "--batch-size", "32", "--evals", "1", "--trials", "40", "--storage", storage,
+           "--budget", "2", "--batch-size", "32", "--evals", "1", "--trials", "200", "--storage", storage,
            "--study-name", "shared", "--no-progress", "--out", str(tmp_path / "w"), "--seed", "1"]
     worker = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -342,8 +345,9 @@ def test_two_workers_share_a_study_then_sigkill_and_resume(tmp_path):
                study_name="shared", progress=False)
     try:
         wait_for(lambda: _workers(db), "finished trial of the worker")
-        # this process joins the study while the worker keeps searching
-        first = search_arch(ArchSearch(**cfg, trials=len(_finished(db)) + 1, out=str(tmp_path / "here")), TINY_TASK)
+        # this process joins the study while the worker keeps searching (room for 3 more, so that the
+        # worker cannot fill the study while this process starts)
+        first = search_arch(ArchSearch(**cfg, trials=len(_finished(db)) + 4, out=str(tmp_path / "here")), TINY_TASK)
         assert len(_workers(db)) == 2, "both processes finished trials of the one study"
         wait_for(lambda: _running_of(db, name), "trial running in the worker")
     finally:
@@ -353,9 +357,13 @@ def test_two_workers_share_a_study_then_sigkill_and_resume(tmp_path):
     finished = sum(s in ("COMPLETE", "PRUNED") for _, s in trials)
     assert finished >= first["finished"] and any(s == "RUNNING" for _, s in trials)  # killed mid-trial
     # resume (same storage and name): the finished trials are kept; one more brings the study to the total
-    r = search_arch(ArchSearch(**cfg, trials=finished + 1, out=str(tmp_path / "resumed")), TINY_TASK)
+    lines: list[str] = []
+    r = search_arch(ArchSearch(**cfg, trials=finished + 1, out=str(tmp_path / "resumed")), TINY_TASK, log=lines.append)
     assert r["finished"] == finished + 1
     states = [s for _, s in _finished(db)]
     assert sum(s in ("COMPLETE", "PRUNED") for s in states) == finished + 1
+    # the killed worker's trial is marked failed at once (its process is gone), and the resume says so
+    assert "RUNNING" not in states and lines[0].startswith("resuming study shared in ")
+    assert lines[1].startswith("marked failed: trial") and lines[1].endswith("left running by a worker that ended")
     with open(tmp_path / "resumed" / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == len(states)

@@ -11,13 +11,14 @@ optuna (samplers, pruning, the resumable SQLite study) is imported only when a s
 
 from cnnzoo.search.arch import ArchSearch, search_arch
 from cnnzoo.search.candidate import Deployment
-from cnnzoo.search.latency import RUNTIMES, model_latency
+from cnnzoo.search.latency import RUNTIMES, latency_stats, model_latency
 from cnnzoo.search.objectives import coefficient_grid, flops_ratio, mnasnet_reward, pareto_front, training_aware_reward
-from cnnzoo.search.proxy import ProxyTask, load_proxy_data, seeded_build, train_proxy
+from cnnzoo.search.proxy import NonFiniteLoss, ProxyTask, load_proxy_data, seeded_build, train_proxy
 from cnnzoo.search.scaling import PAPER_COEFFICIENTS, ScalingSearch, search_scaling
 from cnnzoo.search.space import SPACES, SearchSpace, sample_arch
 
 __all__ = ["ArchSearch", "search_arch", "ScalingSearch", "search_scaling", "PAPER_COEFFICIENTS", "Deployment",
-           "ProxyTask", "load_proxy_data", "seeded_build", "train_proxy", "RUNTIMES", "model_latency",
+           "ProxyTask", "NonFiniteLoss", "load_proxy_data", "seeded_build", "train_proxy", "RUNTIMES",
+           "model_latency", "latency_stats",
            "coefficient_grid", "flops_ratio", "mnasnet_reward", "training_aware_reward", "pareto_front", "SPACES",
            "SearchSpace", "sample_arch"]

@@ -14,5 +14,5 @@ def require_optuna() -> ModuleType:
     except ImportError:
         raise RuntimeError("cnnzoo search needs optuna (TPE/NSGA-II samplers, pruning, a resumable study "
                            "database): pip install 'cnnzoo[search]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by cnnzoo, without a traceback
     return optuna

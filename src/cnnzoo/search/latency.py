@@ -3,18 +3,25 @@ measured on the real device, not estimated from FLOPs).
 
 ``torch`` is timed here with :func:`cnnzoo.analysis.latency.measure_latency`; ``onnxruntime`` and
 ``openvino`` go through :func:`cnnzoo.inference.deploy`, which returns an engine callable on tensors.
+The timing is deploy's: several rounds, every call pooled, the lower quartile as the latency
+(:func:`cnnzoo.inference.engine.race_latency`: on a shared CPU interference only adds time), with the
+median and upper quartile kept to show the spread.
 """
 
 from __future__ import annotations
 
+import statistics
+from typing import Any
+
 import torch
 from torch import nn
 
-from cnnzoo.analysis.latency import measure_latency
+from cnnzoo.analysis.latency import measure_latency, round_order
 from cnnzoo.export import require_module
 from cnnzoo.inference import deploy
+from cnnzoo.inference.engine import race_latency
 
-__all__ = ["RUNTIMES", "check_runtime", "model_latency"]
+__all__ = ["RUNTIMES", "check_runtime", "model_latency", "latency_stats"]
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 
@@ -34,17 +41,43 @@ def _engine(model: nn.Module, runtime: str, img_size: int, batch: int):  # noqa:
     return deploy(model.eval(), runtime=runtime, dtype="fp32", batch=batch, img_size=img_size)
 
 
-def model_latency(model: nn.Module, runtime: str = "torch", img_size: int = 224, batch: int = 1,
-                  in_chans: int | None = None, warmup: int = 3, repeats: int = 10) -> float:
-    """Median latency (ms) of one forward pass of ``batch`` images of ``img_size``² on ``runtime``."""
+def latency_stats(models: dict[str, nn.Module], runtime: str = "torch", img_size: int = 224, batch: int = 1,
+                  in_chans: int | None = None, warmup: int = 3, repeats: int = 10, rounds: int = 3
+                  ) -> dict[str, dict[str, Any]]:
+    """Latency (ms) of one forward pass of ``batch`` images of ``img_size``² on ``runtime``, for each model.
+
+    The models are timed in ``rounds`` interleaved rounds (:func:`~cnnzoo.analysis.latency.round_order`)
+    of ``repeats`` calls each, every call pooled: ``latency_ms`` is their lower quartile
+    (:func:`~cnnzoo.inference.engine.race_latency`, what deploy ranks by), ``median_ms`` and ``q3_ms``
+    show the spread, ``calls`` how many were timed."""
     check_runtime(runtime)
-    chans = in_chans or getattr(model, "in_chans", None) or 3
-    was_training = model.training
-    x = torch.randn(batch, chans, img_size, img_size)
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
+    engines, times, modes = {}, {k: [] for k in models}, {k: m.training for k, m in models.items()}
     try:
-        engine = _engine(model, runtime, img_size, batch)
+        for key, model in models.items():
+            chans = in_chans or getattr(model, "in_chans", None) or 3
+            engines[key] = (_engine(model, runtime, img_size, batch),
+                            torch.randn(batch, chans, img_size, img_size, generator=torch.Generator().manual_seed(1)))
         with torch.inference_mode():
-            stats = measure_latency(engine, x, warmup=warmup, repeats=repeats)
+            for r in range(rounds):
+                for key in round_order(list(models), r):
+                    engine, x = engines[key]
+                    got = measure_latency(engine, x, warmup=warmup if r == 0 else 1, repeats=repeats)
+                    times[key].extend(got["times_ms"])
     finally:
-        model.train(was_training)
-    return float(stats["median_ms"])
+        for key, model in models.items():
+            model.train(modes[key])
+    out = {}
+    for key, ts in times.items():
+        q = statistics.quantiles(ts, n=4, method="inclusive") if len(ts) > 1 else [ts[0]] * 3
+        out[key] = dict(latency_ms=race_latency(ts), median_ms=statistics.median(ts), q3_ms=q[2], calls=len(ts))
+    return out
+
+
+def model_latency(model: nn.Module, runtime: str = "torch", img_size: int = 224, batch: int = 1,
+                  in_chans: int | None = None, warmup: int = 3, repeats: int = 10, rounds: int = 3) -> float:
+    """Latency (ms) of one forward pass of ``batch`` images of ``img_size``² on ``runtime``: the lower
+    quartile of ``rounds`` × ``repeats`` calls (:func:`latency_stats`)."""
+    stats = latency_stats({"model": model}, runtime, img_size, batch, in_chans, warmup, repeats, rounds)
+    return float(stats["model"]["latency_ms"])

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 
 __all__ = ["mnasnet_reward", "training_aware_reward", "coefficient_grid", "flops_ratio", "pareto_front"]
 
+#: the finest step, the widest tolerance and the most candidates of the scaling grid (each candidate is a
+#: training run; step 0.01 with tolerance 1 would be 103,738)
+MIN_STEP, MAX_TOLERANCE, MAX_GRID = 0.01, 1.0, 10_000
+
 
 def mnasnet_reward(accuracy: float, latency_ms: float, target_ms: float, alpha: float = -0.07,
                    beta: float = -0.07) -> float:
@@ -40,10 +44,10 @@ def coefficient_grid(step: float = 0.05, tolerance: float = 0.05, target: float 
                      ) -> list[tuple[float, float, float]]:
     """Every (α, β, γ) on a grid of ``step`` from 1, each ≥ 1, with |α·β²·γ² − target| ≤ ``tolerance``
     (EfficientNet §3.3, step 1 of compound scaling), sorted."""
-    if not 0 < step <= 1:
-        raise ValueError(f"step must be in (0, 1], got {step!r}")
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+    if not MIN_STEP <= step <= 1:
+        raise ValueError(f"step must be in [{MIN_STEP:g}, 1], got {step!r}")
+    if not 0 <= tolerance <= MAX_TOLERANCE:
+        raise ValueError(f"tolerance must be in [0, {MAX_TOLERANCE:g}], got {tolerance!r}")
     top = target + tolerance
     n_a = int((top - 1) / step + 1e-9)
     n_bg = int((top ** 0.5 - 1) / step + 1e-9)
@@ -56,6 +60,9 @@ def coefficient_grid(step: float = 0.05, tolerance: float = 0.05, target: float 
                 g = round(1 + k * step, 6)
                 if abs(flops_ratio(a, b, g) - target) <= tolerance + 1e-9:
                     out.append((a, b, g))
+    if len(out) > MAX_GRID:
+        raise ValueError(f"a grid of step {step} and tolerance {tolerance} has {len(out):,} candidates, more than "
+                         f"{MAX_GRID:,}: use a coarser step or a smaller tolerance")
     if not out:
         raise ValueError(f"no (α, β, γ) on a grid of step {step} has α·β²·γ² within {tolerance} of {target}; "
                          f"use a finer step or a larger tolerance")

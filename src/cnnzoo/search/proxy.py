@@ -23,7 +23,15 @@ from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.evaluation import evaluate
 from cnnzoo.train.optim import create_optimizer, create_scheduler
 
-__all__ = ["ProxyTask", "ProxyData", "ProxyResult", "load_proxy_data", "seeded_build", "train_proxy"]
+__all__ = ["ProxyTask", "ProxyData", "ProxyResult", "NonFiniteLoss", "load_proxy_data", "seeded_build",
+           "train_proxy", "MAX_PROXY_SIZE"]
+
+#: the largest proxy image side (the slices are held in memory at this size) and the most evaluations
+MAX_PROXY_SIZE, MAX_EVALS = 512, 100
+
+
+class NonFiniteLoss(RuntimeError):
+    """The proxy training's loss became NaN or infinite: the candidate's score would be chance, not its own."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,14 @@ class ProxyTask:
                 raise ValueError(f"proxy {key} must be an integer >= 1, got {value!r}")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
             raise ValueError(f"proxy max_steps must be an integer >= 1 or None, got {self.max_steps!r}")
-        if not self.lr > 0:
-            raise ValueError(f"proxy lr must be > 0, got {self.lr!r}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
+            raise ValueError(f"proxy lr must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
+            raise ValueError(f"proxy weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if self.evals > MAX_EVALS:
+            raise ValueError(f"proxy evals must be at most {MAX_EVALS}, got {self.evals}")
+        if self.img_size > MAX_PROXY_SIZE:
+            raise ValueError(f"proxy img_size must be at most {MAX_PROXY_SIZE}, got {self.img_size}")
 
     def describe(self) -> str:
         steps = f", at most {plural(self.max_steps, 'step')}" if self.max_steps else ""
@@ -114,7 +128,7 @@ def train_proxy(model: nn.Module, data: ProxyData, task: ProxyTask, img_size: in
 
     ``report(k, accuracy)`` is called at each of the ``task.evals`` evaluation points but the last (``k`` =
     0, 1, …; it may raise to stop the run, e.g. ``optuna.TrialPruned``); ``progress(step, total)`` after
-    each step.
+    each step. A NaN or infinite loss raises :class:`NonFiniteLoss`.
     """
     size = img_size or task.img_size
     torch.manual_seed(task.seed)
@@ -135,6 +149,8 @@ def train_proxy(model: nn.Module, data: ProxyData, task: ProxyTask, img_size: in
             ts = time.perf_counter()
             x = (to_float(images, size) - mean) / std
             loss = F.cross_entropy(model(x), labels)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"the proxy loss is {loss.item()} at step {step + 1} of {total}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

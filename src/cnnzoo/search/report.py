@@ -12,7 +12,7 @@ from cnnzoo.checkpoint import atomic_write, write_text
 from cnnzoo.search.objectives import pareto_front
 from cnnzoo.tables import format_table
 
-__all__ = ["trial_rows", "plot_points", "write_report"]
+__all__ = ["trial_rows", "plot_points", "write_report", "latency_spread"]
 
 
 def trial_rows(study: Any) -> list[dict[str, Any]]:
@@ -68,6 +68,13 @@ def plot_points(path: str | Path, points: Sequence[dict[str, Any]], x_keys: Sequ
     atomic_write(path, save)
     plt.close(fig)
     return Path(path)
+
+
+def latency_spread(values: dict[str, Any]) -> str:
+    """``"median / q3"`` of a candidate's timed calls (``""`` when not recorded): how far above the lower
+    quartile (its latency) the other calls went; a wide spread is a busy CPU."""
+    med, q3 = values.get("latency_median_ms"), values.get("latency_q3_ms")
+    return f"{med:.3f} / {q3:.3f}" if _finite(med) and _finite(q3) else ""
 
 
 def _finite(v: Any) -> bool:

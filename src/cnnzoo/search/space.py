@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnnzoo.factory import create_model
 from cnnzoo.layers.inverted_residual import round_channels
 from cnnzoo.models.mbconv import parse_arch
 
-__all__ = ["SearchSpace", "SPACES", "sample_arch"]
+__all__ = ["SearchSpace", "SPACES", "sample_arch", "space_min_size"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,16 @@ def sample_arch(trial: Any, space: SearchSpace | str, width: float = 1.0) -> dic
     return parse_arch(dict(stem_chs=round_channels(space.stem_chs, width),
                            head_chs=round_channels(space.head_chs, width), act=space.act, stages=rows),
                       where=f"space {space.name}")
+
+
+class _First:
+    """A stand-in for an optuna trial that takes the first choice of every decision."""
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[0]
+
+
+def space_min_size(space: SearchSpace | str, width: float = 1.0) -> int:
+    """The smallest input side the space's networks take (they share one skeleton of strides)."""
+    arch = sample_arch(_First(), space, width)
+    return int(create_model("mbconv", arch=arch, device="meta").min_size)
