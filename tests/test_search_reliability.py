@@ -158,7 +158,7 @@ def test_every_setting_is_checked_before_anything_is_written(args, message, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--base", "mbconv", "--arch", "BAD"], "stage row 0, field 'kernel': expected an odd integer >= 1, got 4"),
+    (["--base", "mbconv", "--arch", "BAD"], "stage row 0, field 'kernel': expected an odd integer in [1, 31], got 4"),
     (["--base", "efficientnet_b0", "--arch", "BAD"], "arch is the stage table of base mbconv; efficientnet_b0 takes "
                                                      "none"),
     (["--base", "mbconv", "--step", "1e-6"], "step must be in [0.01, 1], got 1e-06"),
