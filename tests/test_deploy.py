@@ -203,7 +203,11 @@ def test_a_trained_run_exports_to_every_format_and_deploys(trained_run, capsys):
     assert "chosen: openvino fp32 (as asked)" in capsys.readouterr().out
     written = json.loads((trained_run / "deploy" / "best.deploy.json").read_text())
     assert written["model"] == "resnet8" and written["img_size"] == 28 and written["candidates"][0]["agrees"]
-    assert (trained_run / "deploy" / "best.openvino.fp32.xml").is_file()
+    from cnnzoo.export import compile_openvino
+
+    deployed = compile_openvino(trained_run / "deploy" / "best.openvino.fp32.xml")  # the precision it records
+    assert deployed.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    assert np.abs(deployed(x.numpy())[0] - ref.numpy()).max() <= 1e-4
     assert written["candidates"][0]["latency_ms"] > 0  # the CLI times even the runtime it was told
 
     # preprocess=True: uint8 images in, the header's normalisation (mean 0.286, std 0.353) applied inside

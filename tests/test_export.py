@@ -119,3 +119,21 @@ def test_every_family_exports(name, fmt, tmp_path):
         got = torch.from_numpy(OpenVinoBackend(tmp_path / f"{name}.{fmt}", "fp32", tuple(x.shape))(x.numpy()))
         assert (got - ref).abs().max() <= 1e-4 * max(1.0, float(ref.abs().max()))
         assert torch.equal(got.argmax(1), ref.argmax(1))
+
+
+def test_openvino_ir_records_the_precision_it_was_checked_at(tmp_path):
+    """OpenVINO's CPU plugin computes in bf16 by default where the CPU has AVX512-BF16 or AMX; the IR records
+    f32 in its runtime options, and compile_openvino opens it at that precision, matching PyTorch."""
+    ov = pytest.importorskip("openvino")
+    from cnnzoo.export import compile_openvino, openvino_runtime_options
+
+    model = cnnzoo.create_model("resnet8", num_classes=10, in_chans=1, width=16).eval()
+    export_model(model, tmp_path / "m.xml", "openvino", input_shape=(2, 1, 28, 28), exporter="legacy")
+    assert openvino_runtime_options(ov.Core().read_model(str(tmp_path / "m.xml"))) == \
+        {"INFERENCE_PRECISION_HINT": "f32"}
+    compiled = compile_openvino(tmp_path / "m.xml")
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        ref = model(x)
+    assert (torch.from_numpy(compiled(x.numpy())[0]) - ref).abs().max() <= 1e-4
