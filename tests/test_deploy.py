@@ -157,7 +157,8 @@ def test_int8_kept_within_the_limit_and_float_kept_beyond_it(monkeypatch, tmp_pa
                  "--rounds", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "int8 REJECTED" in text and "float model kept" in text
-    report = json.loads((out / "fashion_cnn.deploy.json").read_text())
+    assert not (out / "fashion_cnn.deploy.json").exists()  # the fp32 deploy's report name stays the fp32 one's
+    report = json.loads((out / "fashion_cnn.int8.deploy.json").read_text())
     assert report["dtype"] == "fp32" and report["int8"]["kept_int8"] is False and report["int8"]["drop"] > 50
     assert (out / "fashion_cnn.onnxruntime.fp32.onnx").is_file()
 
@@ -200,7 +201,9 @@ def test_a_trained_run_exports_to_every_format_and_deploys(trained_run, capsys):
     assert np.abs(compiled(x[:1].numpy())[0] - ref[:1].numpy()).max() <= 1e-4
 
     assert main(["deploy", str(ckpt), "--runtime", "openvino", "--batch", "2"]) == 0
-    assert "chosen: openvino fp32 (as asked)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "chosen: openvino fp32 (as asked)" in text
+    assert text.splitlines()[1].split()[-2:] == ["verdict", "chosen"]  # every column has a header
     written = json.loads((trained_run / "deploy" / "best.deploy.json").read_text())
     assert written["model"] == "resnet8" and written["img_size"] == 28 and written["candidates"][0]["agrees"]
     from cnnzoo.export import compile_openvino

@@ -134,8 +134,8 @@ class DeployReport:
                          "-" if c.tolerance is None else f"{c.tolerance:.2e}",
                          {True: "same", False: "differs", None: "-"}[c.top1_agree], verdict,
                          "<-" if (c.runtime, c.dtype) == (self.runtime, self.dtype) else ""])
-        return format_table(["runtime", "dtype", "ms (q1)", "median", "img/s", "max |diff|", "tolerance", "top-1", "",
-                             "chosen"], rows, align="llrrrrrlll")
+        return format_table(["runtime", "dtype", "ms (q1)", "median", "img/s", "max |diff|", "tolerance", "top-1",
+                             "verdict", "chosen"], rows, align="llrrrrrlll")
 
     def __str__(self) -> str:
         lines = [f"{self.model}, batch {self.batch}, {self.img_size}×{self.img_size}, on {self.device_name} "
@@ -197,12 +197,15 @@ class Engine:
 
     def save(self, out_dir: str | os.PathLike, stem: str | None = None) -> list[Path]:
         """Write the artefact the chosen runtime loads (``.onnx``, OpenVINO ``.xml``+``.bin``, or TorchScript
-        ``.pt``) and ``STEM.deploy.json`` (the report) into ``out_dir``; returns the paths written."""
+        ``.pt``) and the report into ``out_dir``: ``STEM.deploy.json`` for an fp32 deploy, ``STEM.DTYPE.deploy.json``
+        for a bf16 or int8 one (the dtype asked for: an int8 deploy that kept the float model included), so
+        that one never replaces the other; returns the paths written."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = stem or (self.report.model if self.report else "model")
         paths = self.backend.save(out / f"{stem}.{self.runtime}.{self.dtype}")
-        report_path = out / f"{stem}.deploy.json"
+        asked = self.report.requested_dtype if self.report else self.dtype
+        report_path = out / (f"{stem}.deploy.json" if asked == "fp32" else f"{stem}.{asked}.deploy.json")
         if self.report is not None:
             self.report.artefacts = [p.name for p in paths]
             write_text(report_path, self.report.to_json() + "\n")
