@@ -251,3 +251,25 @@ def test_int8_quantises_the_inner_convolutions_only(tmp_path):
     assert weights[0][1] != "DequantizeLinear" and weights[-1][1] != "DequantizeLinear", weights
     # C3 and C5 (convolutions) in int8; F6, a fully connected layer, in float
     assert [src == "DequantizeLinear" for _, src in weights[1:-1]] == [True, True, False], weights
+
+
+def test_deploy_removes_its_temporary_directory_on_any_exit_and_clears_stale_ones(monkeypatch, tmp_path):
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "cnnzoo-deploy-4194999-abcd1234"  # above any pid_max: its process is gone
+    dead.mkdir()
+    (dead / "model.onnx").write_bytes(b"left by a killed deploy")
+    live = tmp_path / f"cnnzoo-deploy-{os.getpid()}-efgh5678"  # a deploy still running in this process
+    live.mkdir()
+
+    def interrupted(*args, **kwargs):
+        assert any(p.name.startswith(f"cnnzoo-deploy-{os.getpid()}-") and p != live for p in tmp_path.iterdir())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_mod, "_race", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cnnzoo.deploy(cnnzoo.create_model("lenet5"), "onnxruntime")
+    assert [p.name for p in tmp_path.iterdir()] == [live.name]
+

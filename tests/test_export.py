@@ -137,3 +137,17 @@ def test_openvino_ir_records_the_precision_it_was_checked_at(tmp_path):
     with torch.no_grad():
         ref = model(x)
     assert (torch.from_numpy(compiled(x.numpy())[0]) - ref).abs().max() <= 1e-4
+
+
+def test_an_export_removes_what_a_killed_export_of_the_same_file_left(tmp_path):
+    pytest.importorskip("openvino")
+    model = cnnzoo.create_model("lenet5")
+    left = [tmp_path / ".m.xml.k3j_9xQa.tmp", tmp_path / ".m.onnx.abcdEFGH.tmp"]
+    left[0].mkdir()  # an IR's temporary directory, as a kill between its two files leaves it
+    (left[0] / "model.bin").write_bytes(b"half")
+    left[1].write_bytes(b"half")
+    other = tmp_path / ".n.onnx.abcdEFGH.tmp"  # another file's: not this export's to judge
+    other.write_bytes(b"half")
+    export_model(model, tmp_path / "m.xml", "openvino", exporter="legacy", verify=False)
+    export_model(model, tmp_path / "m.onnx", "onnx", exporter="legacy", verify=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".n.onnx.abcdEFGH.tmp", "m.bin", "m.onnx", "m.xml"]

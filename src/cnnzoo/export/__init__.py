@@ -16,7 +16,8 @@
 
 With ``dynamic_batch=True`` the batch dimension is left free and the check runs at a different
 batch size than the one exported with. Files are written through :func:`cnnzoo.checkpoint.atomic_write`,
-so a failed export (or check) never leaves a half-written file behind. To export a trained
+so a failed export (or check) never leaves a half-written file behind, and the temporary files (or an IR's
+temporary directory) of a killed export of the same file are removed by the next one. To export a trained
 checkpoint, rebuild it first with :func:`cnnzoo.load_checkpoint`.
 """
 
@@ -33,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.checkpoint import atomic_write
+from cnnzoo.checkpoint import atomic_write, remove_stale_temps
 
 __all__ = ["FORMATS", "SUFFIXES", "ExportResult", "export_model", "verify_export", "opset_range", "require_module",
            "onnx_to_openvino", "save_openvino", "openvino_runtime_options", "compile_openvino"]
@@ -311,6 +312,7 @@ def export_model(
                     f"at input {check_shape}; not written"
                 )
 
+    remove_stale_temps(Path(path).parent, Path(path).name)  # what a killed export of this file left
     if format == "openvino":
         _write_ir(Path(path), write)
     else:

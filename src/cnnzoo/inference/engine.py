@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
@@ -212,6 +213,42 @@ class Engine:
         else:
             write_text(report_path, json.dumps({"runtime": self.runtime, "dtype": self.dtype}) + "\n")
         return [*paths, report_path]
+
+
+_WORKDIR_PREFIX = "cnnzoo-deploy-"
+
+
+def _workdir() -> tempfile.TemporaryDirectory:
+    """deploy's temporary directory (its ONNX files), named with this process's id; the directories of
+    deploys whose process no longer runs (killed) are removed first."""
+    remove_stale_workdirs()
+    return tempfile.TemporaryDirectory(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_workdirs() -> list[Path]:
+    """Remove this user's ``cnnzoo-deploy-PID-*`` temporary directories whose process ``PID`` is gone;
+    returns them."""
+    stale = []
+    for p in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*-*"):
+        pid = p.name[len(_WORKDIR_PREFIX):].split("-", 1)[0]
+        try:
+            mine = p.is_dir() and not p.is_symlink() and p.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            stale.append(p)
+    return stale
 
 
 # -- resolving what to deploy ---------------------------------------------------------------------------
@@ -512,7 +549,20 @@ def deploy(
             raise RuntimeError(f"no runtime can run {dtype} here")
     else:
         pairs = [(runtime, dtype)]
-    workdir = tempfile.TemporaryDirectory(prefix="cnnzoo-deploy-")
+    workdir = _workdir()
+    try:
+        return _deploy_in(workdir, model, header, name, shape, pairs, runtime, dtype, batch, size, preprocess,
+                          data, max_drop, calib_images, val_images, measure, rounds)
+    except BaseException:  # an error or Ctrl-C: the ONNX files go with it
+        workdir.cleanup()
+        raise
+
+
+def _deploy_in(workdir: tempfile.TemporaryDirectory, model: nn.Module, header: CheckpointHeader, name: str,
+               shape: tuple[int, ...], pairs: list[tuple[str, str]], runtime: str, dtype: str, batch: int, size: int,
+               preprocess: bool, data: Any, max_drop: float, calib_images: int, val_images: int | None,
+               measure: Measure | None, rounds: int) -> Engine:
+    """:func:`deploy` once its arguments are checked, with its ONNX files in ``workdir``."""
     builder = _Builder(model, shape, Path(workdir.name))
     strict = runtime != "auto"
     int8_check = None
