@@ -106,17 +106,19 @@ def int8_data(data: str | os.PathLike | None, model: nn.Module, header: Checkpoi
     """The guard's data, checked to fit ``model`` (whose input is ``img_size``) and scored in float: raises
     ValueError, before anything is quantised, when the classes, channels or size do not fit, or when the
     float model is at chance on it (see the module docstring)."""
+    # decoded in this process (workers=0): DataLoader workers forked once ONNX Runtime or OpenVINO had started
+    # their thread pools crashed the process (a segmentation fault, one run in two)
     data = None if data is None else str(data)
     config = resolve_data_config(model)  # eval's, at the size the engine is built for
     if config.test_input_size != img_size:
         config = dataclasses.replace(config, input_size=img_size, test_input_size=img_size, test_crop_pct=None)
-    val, size, _ = eval_data(data, "test", model, header, 256, subset=val_images, config=config,
+    val, size, _ = eval_data(data, "test", model, header, 256, subset=val_images, config=config, workers=0,
                              checkpoint=checkpoint)
     names = list(val.classes)
     if header.classes and names != list(header.classes):
         raise ValueError(f"{checkpoint}: the checkpoint's classes ({', '.join(header.classes[:4])}, …) are not those "
                          f"of {val.source} ({', '.join(names[:4])}, …); give --data with the data it was trained on")
-    calib_src, _, _ = eval_data(data, "train", model, header, 256, subset=calib_images, config=config,
+    calib_src, _, _ = eval_data(data, "train", model, header, 256, subset=calib_images, config=config, workers=0,
                                 checkpoint=checkpoint)
     source = _prepared(calib_src)
     calibration = torch.cat([normalized(images, source.mean, source.std, size) for images, _ in source.batches(0)])
