@@ -116,8 +116,11 @@ def int8_data(data: str | os.PathLike | None, model: nn.Module, header: Checkpoi
                              checkpoint=checkpoint)
     names = list(val.classes)
     if header.classes and names != list(header.classes):
-        raise ValueError(f"{checkpoint}: the checkpoint's classes ({', '.join(header.classes[:4])}, …) are not those "
-                         f"of {val.source} ({', '.join(names[:4])}, …); give --data with the data it was trained on")
+        def listed(xs: list[str]) -> str:
+            return ", ".join(xs[:4]) + (", …" if len(xs) > 4 else "")
+
+        raise ValueError(f"{checkpoint}: the checkpoint's classes ({listed(list(header.classes))}) are not those of "
+                         f"{val.source} ({listed(names)}); give --data with the data it was trained on")
     calib_src, _, _ = eval_data(data, "train", model, header, 256, subset=calib_images, config=config, workers=0,
                                 checkpoint=checkpoint)
     source = _prepared(calib_src)
