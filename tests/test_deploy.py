@@ -329,8 +329,16 @@ def test_int8_guard_scores_the_runs_own_data_as_eval_does(colour_run, capsys):
     assert guard["fp32_top1"] == pytest.approx(evaluated["top1"]) and guard["count"] == 24
 
 
-def test_int8_guard_refuses_data_that_does_not_fit_and_a_float_model_at_chance(colour_run):
+def test_int8_guard_refuses_data_that_does_not_fit_and_a_float_model_at_chance(colour_run, tmp_path):
+    import shutil
+
     data = str(colour_run.parent / "data")
+    renamed = tmp_path / "renamed"  # four classes too, by other names
+    for split in ("train", "val"):
+        for i, name in enumerate(sorted(_COLOURS)):
+            shutil.copytree(colour_run.parent / "data" / split / name, renamed / split / f"class{i}")
+    with pytest.raises(ValueError, match=r"classes \(blue, green, red, yellow\) are not those of folder:"):
+        cnnzoo.deploy(colour_run / "best.safetensors", "onnxruntime", dtype="int8", data=str(renamed))
     five = cnnzoo.create_model("lenet5", in_chans=3, num_classes=5)
     with pytest.raises(ValueError, match="checkpoint has 5 classes, folder:.* has 4"):
         cnnzoo.deploy(five, "onnxruntime", dtype="int8", data=data)
