@@ -145,6 +145,17 @@ def openvino_runtime_options(model: Any) -> dict[str, str]:
     return {str(k): v.astype(str) for k, v in model.get_rt_info()["runtime_options"].items()}
 
 
+_CORE: Any = None
+
+
+def _ov_core() -> Any:
+    """One ``openvino.Core`` per process: it loads the CPU plugin, and its thread pools, once."""
+    global _CORE
+    if _CORE is None:
+        _CORE = require_module("openvino", "the openvino runtime").Core()
+    return _CORE
+
+
 def compile_openvino(source: Any, device: str = "CPU", config: dict[str, Any] | None = None) -> Any:
     """An OpenVINO IR (a path to its ``.xml``, or an ``openvino.Model``) compiled with the runtime options it
     records — for cnnzoo's files, the inference precision they were checked at — then ``config`` on top.
@@ -152,7 +163,7 @@ def compile_openvino(source: Any, device: str = "CPU", config: dict[str, Any] | 
     quantisation options from a file), so a plain ``Core().compile_model(xml)`` runs in bf16 where the CPU
     has AVX512-BF16 or AMX."""
     ov = require_module("openvino", "OpenVINO inference")
-    core = ov.Core()
+    core = _ov_core()
     model = source if isinstance(source, ov.Model) else core.read_model(str(source))
     return core.compile_model(model, device, {**openvino_runtime_options(model), **(config or {})})
 

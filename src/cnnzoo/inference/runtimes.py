@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.export import _quiet, require_module, save_openvino
+from cnnzoo.export import _ov_core, _quiet, require_module, save_openvino
 from cnnzoo.inference.optimize import optimize_for_inference
 
 __all__ = ["RUNTIMES", "DEPLOY_DTYPES", "TorchBackend", "OnnxRuntimeBackend", "OpenVinoBackend", "write_onnx",
@@ -57,15 +57,6 @@ def runtime_available(runtime: str) -> bool:
     return True
 
 
-_CORE: Any = None
-
-
-def _ov_core() -> Any:
-    """One ``openvino.Core`` per process (it loads the CPU plugin once)."""
-    global _CORE
-    if _CORE is None:
-        _CORE = require_module("openvino", "the openvino runtime").Core()
-    return _CORE
 
 
 def openvino_native_bf16() -> bool:
