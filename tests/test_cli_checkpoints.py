@@ -30,6 +30,7 @@ def demo_run(tmp_path_factory) -> Path:
 
 
 def _onnx_out(path: Path, x: torch.Tensor) -> torch.Tensor:
+    # fp32: ONNX Runtime's CPU provider has no reduced-precision mode on x86 (its bf16 fast math is Arm64's, opt-in)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
 

@@ -157,7 +157,8 @@ def test_int8_kept_within_the_limit_and_float_kept_beyond_it(monkeypatch, tmp_pa
                  "--rounds", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "int8 REJECTED" in text and "float model kept" in text
-    report = json.loads((out / "fashion_cnn.deploy.json").read_text())
+    assert not (out / "fashion_cnn.deploy.json").exists()  # the fp32 deploy's report name stays the fp32 one's
+    report = json.loads((out / "fashion_cnn.int8.deploy.json").read_text())
     assert report["dtype"] == "fp32" and report["int8"]["kept_int8"] is False and report["int8"]["drop"] > 50
     assert (out / "fashion_cnn.onnxruntime.fp32.onnx").is_file()
 
@@ -195,14 +196,21 @@ def test_a_trained_run_exports_to_every_format_and_deploys(trained_run, capsys):
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         ref = cnnzoo.load_checkpoint(ckpt)(x)
-    compiled = ov.Core().compile_model(str(trained_run / "best.xml"), "CPU")
+    # f32 pinned: OpenVINO's CPU plugin computes in bf16 by default where the CPU has AVX512-BF16 or AMX
+    compiled = ov.Core().compile_model(str(trained_run / "best.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     assert np.abs(compiled(x[:1].numpy())[0] - ref[:1].numpy()).max() <= 1e-4
 
     assert main(["deploy", str(ckpt), "--runtime", "openvino", "--batch", "2"]) == 0
-    assert "chosen: openvino fp32 (as asked)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "chosen: openvino fp32 (as asked)" in text
+    assert text.splitlines()[1].split()[-2:] == ["verdict", "chosen"]  # every column has a header
     written = json.loads((trained_run / "deploy" / "best.deploy.json").read_text())
     assert written["model"] == "resnet8" and written["img_size"] == 28 and written["candidates"][0]["agrees"]
-    assert (trained_run / "deploy" / "best.openvino.fp32.xml").is_file()
+    from cnnzoo.export import compile_openvino
+
+    deployed = compile_openvino(trained_run / "deploy" / "best.openvino.fp32.xml")  # the precision it records
+    assert deployed.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    assert np.abs(deployed(x.numpy())[0] - ref.numpy()).max() <= 1e-4
     assert written["candidates"][0]["latency_ms"] > 0  # the CLI times even the runtime it was told
 
     # preprocess=True: uint8 images in, the header's normalisation (mean 0.286, std 0.353) applied inside
@@ -243,3 +251,110 @@ def test_int8_quantises_the_inner_convolutions_only(tmp_path):
     assert weights[0][1] != "DequantizeLinear" and weights[-1][1] != "DequantizeLinear", weights
     # C3 and C5 (convolutions) in int8; F6, a fully connected layer, in float
     assert [src == "DequantizeLinear" for _, src in weights[1:-1]] == [True, True, False], weights
+
+
+def test_deploy_removes_its_temporary_directory_on_any_exit_and_clears_stale_ones(monkeypatch, tmp_path):
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "cnnzoo-deploy-4194999-abcd1234"  # above any pid_max: its process is gone
+    dead.mkdir()
+    (dead / "model.onnx").write_bytes(b"left by a killed deploy")
+    live = tmp_path / f"cnnzoo-deploy-{os.getpid()}-efgh5678"  # a deploy still running in this process
+    live.mkdir()
+
+    def interrupted(*args, **kwargs):
+        assert any(p.name.startswith(f"cnnzoo-deploy-{os.getpid()}-") and p != live for p in tmp_path.iterdir())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_mod, "_race", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cnnzoo.deploy(cnnzoo.create_model("lenet5"), "onnxruntime")
+    assert [p.name for p in tmp_path.iterdir()] == [live.name]
+
+
+
+_COLOURS = {"blue": (0, 0, 255), "green": (0, 255, 0), "red": (255, 0, 0), "yellow": (255, 255, 0)}
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory) -> Path:
+    """A run of LeNet-5 (3 channels, 4 classes) whose config.yaml names an image folder of wide images: the
+    class colour in the centre square, the next class's colour on both sides. cnnzoo eval's resize and
+    center crop sees the class; squashing the whole image to a square sees mostly the other colour."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("colours")
+    names = sorted(_COLOURS)
+    gen = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for i, name in enumerate(names):
+            (root / "data" / split / name).mkdir(parents=True)
+            for k in range(6):
+                img = np.empty((32, 96, 3), np.int16)
+                img[:] = _COLOURS[names[(i + 1) % len(names)]]
+                img[:, 32:64] = _COLOURS[name]
+                img += gen.integers(-20, 21, img.shape)
+                Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(root / "data" / split / name / f"{k}.png")
+    model = cnnzoo.create_model("lenet5", in_chans=3, num_classes=4)
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    colours = torch.tensor([_COLOURS[n] for n in names], dtype=torch.float32) / 255
+    y = torch.arange(4).repeat(16)
+    x = colours[y].view(-1, 3, 1, 1).expand(-1, 3, 32, 32) + 0.05 * torch.randn(64, 3, 32, 32)
+    x = (x - 0.5) / 0.25
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    run = root / "run"
+    save_checkpoint(model.eval(), run / "best.safetensors", classes=names, img_size=32, mean=mean, std=std, epoch=1,
+                    accuracy=100.0)
+    (run / "config.yaml").write_text(f"model: lenet5\ndata: {root / 'data'}\n")
+    return run
+
+
+def test_int8_guard_scores_the_runs_own_data_as_eval_does(colour_run, capsys):
+    ckpt = colour_run / "best.safetensors"
+    assert main(["eval", str(colour_run), "--workers", "0"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    evaluated = json.loads(next(colour_run.glob("best-eval-test-*.json")).read_text())
+    assert evaluated["top1"] > 50  # trained: well above chance (25 %)
+    out = colour_run / "dep"
+    assert main(["deploy", str(ckpt), "--int8", "--runtime", "onnxruntime", "--rounds", "1", "--calib-images", "8",
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    guard = json.loads((out / "best.int8.deploy.json").read_text())["int8"]
+    assert guard["data"] == evaluated["data"]  # no --data: the run's own folder (its val split), not Fashion-MNIST
+    assert guard["fp32_top1"] == pytest.approx(evaluated["top1"]) and guard["count"] == 24
+
+
+def test_int8_guard_refuses_data_that_does_not_fit_and_a_float_model_at_chance(colour_run, tmp_path):
+    import shutil
+
+    data = str(colour_run.parent / "data")
+    renamed = tmp_path / "renamed"  # four classes too, by other names
+    for split in ("train", "val"):
+        for i, name in enumerate(sorted(_COLOURS)):
+            shutil.copytree(colour_run.parent / "data" / split / name, renamed / split / f"class{i}")
+    with pytest.raises(ValueError, match=r"classes \(blue, green, red, yellow\) are not those of folder:"):
+        cnnzoo.deploy(colour_run / "best.safetensors", "onnxruntime", dtype="int8", data=str(renamed))
+    five = cnnzoo.create_model("lenet5", in_chans=3, num_classes=5)
+    with pytest.raises(ValueError, match="checkpoint has 5 classes, folder:.* has 4"):
+        cnnzoo.deploy(five, "onnxruntime", dtype="int8", data=data)
+    untrained = cnnzoo.create_model("lenet5", in_chans=3, num_classes=4)
+    with torch.no_grad():  # every logit equal: class 0 for every image, 25 % on four balanced classes
+        for p in [m for m in untrained.modules() if isinstance(m, torch.nn.Linear)][-1].parameters():
+            p.zero_()
+    with pytest.raises(ValueError, match=r"cannot judge: the float model scores 25.00 % .* at chance for 4 classes"):
+        cnnzoo.deploy(untrained, "onnxruntime", dtype="int8", data=data)
+
+
+@needs_fmnist
+def test_int8_deploy_without_data_refuses_fashion_mnist_for_a_model_it_does_not_fit(colour_run, tmp_path, capsys):
+    lone = tmp_path / "lone"  # a checkpoint with no run config beside it: the default data, Fashion-MNIST
+    lone.mkdir()
+    (lone / "best.safetensors").write_bytes((colour_run / "best.safetensors").read_bytes())
+    assert main(["deploy", str(lone / "best.safetensors"), "--int8", "--runtime", "onnxruntime"]) == 2
+    assert "the checkpoint has 4 classes, fashion" in capsys.readouterr().err.lower()
+    assert [p.name for p in lone.iterdir()] == ["best.safetensors"]  # nothing written

@@ -15,6 +15,7 @@ def test_onnx_round_trip_dynamic_batch(tmp_path):
     model = cnnzoo.create_model("fashion_cnn", batch_norm=True)
     res = export_model(model, tmp_path / "m.onnx", "onnx", dynamic_batch=True)
     assert res.max_abs_diff <= 1e-4 and res.top1_agree and res.checked_shape[0] == 3
+    # fp32: ONNX Runtime's CPU provider has no reduced-precision mode on x86 (its bf16 fast math is Arm64's, opt-in)
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     x = torch.randn(5, 1, 28, 28)
     got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
@@ -118,3 +119,35 @@ def test_every_family_exports(name, fmt, tmp_path):
         got = torch.from_numpy(OpenVinoBackend(tmp_path / f"{name}.{fmt}", "fp32", tuple(x.shape))(x.numpy()))
         assert (got - ref).abs().max() <= 1e-4 * max(1.0, float(ref.abs().max()))
         assert torch.equal(got.argmax(1), ref.argmax(1))
+
+
+def test_openvino_ir_records_the_precision_it_was_checked_at(tmp_path):
+    """OpenVINO's CPU plugin computes in bf16 by default where the CPU has AVX512-BF16 or AMX; the IR records
+    f32 in its runtime options, and compile_openvino opens it at that precision, matching PyTorch."""
+    ov = pytest.importorskip("openvino")
+    from cnnzoo.export import compile_openvino, openvino_runtime_options
+
+    model = cnnzoo.create_model("resnet8", num_classes=10, in_chans=1, width=16).eval()
+    export_model(model, tmp_path / "m.xml", "openvino", input_shape=(2, 1, 28, 28), exporter="legacy")
+    assert openvino_runtime_options(ov.Core().read_model(str(tmp_path / "m.xml"))) == \
+        {"INFERENCE_PRECISION_HINT": "f32"}
+    compiled = compile_openvino(tmp_path / "m.xml")
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        ref = model(x)
+    assert (torch.from_numpy(compiled(x.numpy())[0]) - ref).abs().max() <= 1e-4
+
+
+def test_an_export_removes_what_a_killed_export_of_the_same_file_left(tmp_path):
+    pytest.importorskip("openvino")
+    model = cnnzoo.create_model("lenet5")
+    left = [tmp_path / ".m.xml.k3j_9xQa.tmp", tmp_path / ".m.onnx.abcdEFGH.tmp"]
+    left[0].mkdir()  # an IR's temporary directory, as a kill between its two files leaves it
+    (left[0] / "model.bin").write_bytes(b"half")
+    left[1].write_bytes(b"half")
+    other = tmp_path / ".n.onnx.abcdEFGH.tmp"  # another file's: not this export's to judge
+    other.write_bytes(b"half")
+    export_model(model, tmp_path / "m.xml", "openvino", exporter="legacy", verify=False)
+    export_model(model, tmp_path / "m.onnx", "onnx", exporter="legacy", verify=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".n.onnx.abcdEFGH.tmp", "m.bin", "m.onnx", "m.xml"]

@@ -45,6 +45,7 @@ import math
 import os
 import pickle
 import re
+import shutil
 import struct
 import tempfile
 import warnings
@@ -314,12 +315,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 _TEMP = re.compile(r"^\..+\..+\.tmp$")  # ".<name>.<random>.tmp", as mkstemp names them below
 
 
-def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that a killed :func:`atomic_write` left in ``directory``; returns them."""
+def remove_stale_temps(directory: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete the temporary files that a killed :func:`atomic_write` left in ``directory`` (and the
+    ``.<name>.<random>.tmp/`` directories of a killed two-file write, such as an OpenVINO IR); with
+    ``name``, only those of the file ``name``. Returns them."""
     d = Path(directory)
-    stale = [p for p in d.iterdir() if p.is_file() and _TEMP.match(p.name)] if d.is_dir() else []
+    stale = [p for p in d.iterdir() if _TEMP.match(p.name) and (name is None or p.name.startswith(f".{name}."))
+             and not p.is_symlink()] if d.is_dir() else []
     for p in stale:
-        p.unlink(missing_ok=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
     return stale
 
 

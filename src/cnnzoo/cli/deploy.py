@@ -9,6 +9,7 @@ from cnnzoo.checkpoint import load_checkpoint
 from cnnzoo.cli._types import positive_int, setting_arg
 from cnnzoo.inference import DEPLOY_DTYPES, RUNTIMES, deploy
 from cnnzoo.inference.engine import default_measure
+from cnnzoo.train.sources import trained_on
 from cnnzoo.weights import shipped_models
 
 
@@ -18,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "checked against PyTorch; int8 with an accuracy guard",
         description="Builds the model on each runtime, checks its outputs against eager PyTorch fp32, times the "
                     "ones that agree and writes the fastest one's file (ONNX, OpenVINO IR or TorchScript) with "
-                    "a JSON of what was measured. --int8 quantises it, calibrated on --data, and keeps the float "
-                    "model if top-1 on the validation split drops by more than --max-drop points.")
+                    "a JSON of what was measured. --int8 quantises it, calibrated on --data (default: the run's own "
+                    "data), and keeps the float model if top-1 on the validation split, scored as cnnzoo eval "
+                    "scores it, drops by more than --max-drop points.")
     p.add_argument("target", help="a checkpoint file (a cnnzoo run's best.safetensors), or a model name")
     p.add_argument("--model", help="the model of a checkpoint without a cnnzoo header (torchvision or timm file)")
     p.add_argument("--runtime", default="auto", choices=["auto", *RUNTIMES],
@@ -31,8 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--img-size", type=setting_arg("img_size"), default=None,
                    help="input side, 1 to 4096 (default: the checkpoint's training size, else the model's)")
     p.add_argument("--data", default=None, metavar="DIR",
-                   help="int8: calibration and validation images, an image folder (DIR/train, DIR/val) or "
-                        "Fashion-MNIST (default)")
+                   help="int8: calibration and validation images, an image folder (DIR/train, DIR/val), shards or "
+                        "Fashion-MNIST, prepared as cnnzoo eval prepares them (default: the data the checkpoint's "
+                        "run was trained on, else Fashion-MNIST); refused when it does not fit the model or the "
+                        "float model is at chance on it")
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="int8: largest accepted top-1 drop in percentage points (default 0.5)")
     p.add_argument("--calib-images", type=positive_int, default=300, help="int8: calibration images (default 300)")
@@ -63,8 +67,9 @@ def _deploy(args: argparse.Namespace) -> int:
         out = Path(args.target).parent / "deploy" if is_file else Path(f"deploy-{args.target}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a directory")
+    data = args.data if args.data is not None or not is_file else trained_on(args.target)  # the run's own
     engine = deploy(target, runtime=args.runtime, dtype=dtype, batch=args.batch, img_size=args.img_size,
-                    data=args.data, max_drop=args.max_drop, calib_images=args.calib_images,
+                    data=data, max_drop=args.max_drop, calib_images=args.calib_images,
                     val_images=args.val_images, rounds=args.rounds, measure=default_measure)  # timed even when asked
     print(engine.report)
     paths = engine.save(out, stem=Path(args.target).stem if is_file else None)

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, read_header, write_text
 from cnnzoo.cli._types import positive_int, setting_arg
-from cnnzoo.data import load_data, load_image
+from cnnzoo.data import load_image
 from cnnzoo.data.config import resolve_data_config
 from cnnzoo.data.folder import IMAGE_EXTENSIONS
 from cnnzoo.device import resolve_device
@@ -22,8 +21,7 @@ from cnnzoo.tables import plural
 from cnnzoo.train import evaluate
 from cnnzoo.train.evaluation import format_top5
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion
-from cnnzoo.train.sources import data_kind, eval_source
-from cnnzoo.train.streaming import LoaderBatches
+from cnnzoo.train.sources import eval_data, trained_on
 from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
 
 __all__ = ["add_parser"]
@@ -95,19 +93,6 @@ def _load(args: argparse.Namespace, device: torch.device | str = "cpu") -> tuple
     return model, model.checkpoint_header, path
 
 
-def _trained_on(path: Path) -> str | None:
-    """The data a training run used, from ``config.yaml`` beside its checkpoint."""
-    config = path.parent / "config.yaml"
-    if not config.is_file():
-        return None
-    try:
-        values = yaml.safe_load(config.read_text()) or {}
-    except yaml.YAMLError:
-        return None
-    data = values.get("data") if isinstance(values, dict) else None
-    return str(data) if data else None
-
-
 def _output_dir(args: argparse.Namespace, path: Path) -> Path:
     if args.out:
         return Path(args.out)
@@ -126,30 +111,14 @@ def _unique(directory: Path, stem: str) -> str:
     return name
 
 
-def _streamed(args: argparse.Namespace, data_arg: str, model: nn.Module, header: CheckpointHeader, path: Path,
-              device: torch.device) -> tuple[LoaderBatches, int]:
-    """An image folder's split or shards' val split, read with the model's data config."""
-    # a cnnzoo checkpoint's header gives its size and normalisation; a torchvision/timm file gets its authors'
-    config = resolve_data_config(model if read_header(path) is not None else header.model)
-    source = eval_source(data_arg, args.split, config, header.in_chans, args.batch_size, args.subset,
-                         args.workers, pin_memory=device.type == "cuda")
-    return source, config.test_input_size
-
-
 def _eval(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, header, path = _load(args, device)
-    data_arg = args.data if args.data is not None else _trained_on(path)
-    if data_kind(data_arg) == "fashion-mnist":
-        data = load_data(data_arg, args.split, header.in_chans, header.img_size).subset(args.subset)
-        data.mean, data.std, size = tuple(header.mean), tuple(header.std), header.img_size
-        n_images = len(data)
-    else:
-        data, size = _streamed(args, data_arg, model, header, path, device)
-        n_images = data.num_images
-    if len(data.classes) != header.num_classes:
-        raise ValueError(f"{path}: the checkpoint has {plural(header.num_classes, 'class')}, {data.source} has "
-                         f"{len(data.classes)}")
+    data_arg = args.data if args.data is not None else trained_on(path)
+    # a cnnzoo checkpoint's header gives its size and normalisation; a torchvision/timm file gets its authors'
+    config = None if read_header(path) is not None else resolve_data_config(header.model)
+    data, size, n_images = eval_data(data_arg, args.split, model, header, args.batch_size, args.subset, args.workers,
+                                     pin_memory=device.type == "cuda", config=config, checkpoint=str(path))
     classes = list(data.classes)
     t0 = time.perf_counter()
     res = evaluate(model, data, size, args.batch_size, device, tta_flip=args.tta_flip)

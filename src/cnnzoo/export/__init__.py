@@ -8,11 +8,16 @@
   the file is loaded back with ``torch.jit.load`` and compared the same way.
 * OpenVINO IR (``model.xml`` + ``model.bin``) written by OpenVINO's own converter
   (``openvino.convert_model``) from cnnzoo's ONNX file, weights kept in fp32, and run back in
-  OpenVINO's CPU plugin (at fp32 inference precision) for the check. Needs the ``deploy`` extra.
+  OpenVINO's CPU plugin (at fp32 inference precision) for the check. The IR records the inference
+  precision it was checked at in its ``rt_info`` runtime options (``INFERENCE_PRECISION_HINT``);
+  OpenVINO's CPU plugin (2026.4) does not apply that option by itself — it computes in bf16 by default
+  on a CPU with AVX512-BF16 or AMX — so open the file with :func:`compile_openvino`, which does.
+  Needs the ``deploy`` extra.
 
 With ``dynamic_batch=True`` the batch dimension is left free and the check runs at a different
 batch size than the one exported with. Files are written through :func:`cnnzoo.checkpoint.atomic_write`,
-so a failed export (or check) never leaves a half-written file behind. To export a trained
+so a failed export (or check) never leaves a half-written file behind, and the temporary files (or an IR's
+temporary directory) of a killed export of the same file are removed by the next one. To export a trained
 checkpoint, rebuild it first with :func:`cnnzoo.load_checkpoint`.
 """
 
@@ -29,11 +34,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.checkpoint import atomic_write
+from cnnzoo.checkpoint import atomic_write, remove_stale_temps
 from cnnzoo.tables import plural
 
 __all__ = ["FORMATS", "SUFFIXES", "ExportResult", "export_model", "verify_export", "opset_range", "require_module",
-           "onnx_to_openvino"]
+           "onnx_to_openvino", "save_openvino", "openvino_runtime_options", "compile_openvino"]
 
 FORMATS = ("onnx", "torchscript", "openvino")
 #: the file suffix each format writes (OpenVINO IR also writes the weights beside it, ``.bin``)
@@ -126,17 +131,54 @@ def onnx_to_openvino(onnx_path: str | os.PathLike, input_shape: tuple[int, ...] 
     return model
 
 
+def save_openvino(model: Any, path: str | os.PathLike, precision: str = "f32") -> None:
+    """Write an ``openvino.Model`` as IR (fp32 weights) with the inference precision it was validated at
+    (``"f32"`` or ``"bf16"``) in its ``rt_info`` runtime options, where :func:`compile_openvino` reads it."""
+    ov = require_module("openvino", "OpenVINO export")
+    model.set_rt_info(precision, ["runtime_options", "INFERENCE_PRECISION_HINT"])
+    ov.save_model(model, str(path), compress_to_fp16=False)
+
+
+def openvino_runtime_options(model: Any) -> dict[str, str]:
+    """The runtime options an ``openvino.Model`` records in its ``rt_info`` (empty when none)."""
+    if not model.has_rt_info(["runtime_options"]):
+        return {}
+    return {str(k): v.astype(str) for k, v in model.get_rt_info()["runtime_options"].items()}
+
+
+_CORE: Any = None
+
+
+def _ov_core() -> Any:
+    """One ``openvino.Core`` per process: it loads the CPU plugin, and its thread pools, once."""
+    global _CORE
+    if _CORE is None:
+        _CORE = require_module("openvino", "the openvino runtime").Core()
+    return _CORE
+
+
+def compile_openvino(source: Any, device: str = "CPU", config: dict[str, Any] | None = None) -> Any:
+    """An OpenVINO IR (a path to its ``.xml``, or an ``openvino.Model``) compiled with the runtime options it
+    records — for cnnzoo's files, the inference precision they were checked at — then ``config`` on top.
+    OpenVINO's CPU plugin ignores a recorded ``INFERENCE_PRECISION_HINT`` (it honours only cache and
+    quantisation options from a file), so a plain ``Core().compile_model(xml)`` runs in bf16 where the CPU
+    has AVX512-BF16 or AMX."""
+    ov = require_module("openvino", "OpenVINO inference")
+    core = _ov_core()
+    model = source if isinstance(source, ov.Model) else core.read_model(str(source))
+    return core.compile_model(model, device, {**openvino_runtime_options(model), **(config or {})})
+
+
 def _export_openvino(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: bool, exporter: str,
                      opset: int | None) -> None:
     """``path`` (.xml) and its weights ``path.with_suffix('.bin')``, through cnnzoo's ONNX file."""
-    ov = require_module("openvino", "OpenVINO export")
     onnx_path = path.with_name(path.stem + ".src.onnx")
     try:
         _export_onnx(model, x, onnx_path, True, exporter, opset)
         shape = None if dynamic_batch else tuple(x.shape)
         if dynamic_batch:
             shape = (-1, *x.shape[1:])
-        ov.save_model(onnx_to_openvino(onnx_path, shape), str(path), compress_to_fp16=False)
+        save_openvino(onnx_to_openvino(onnx_path, shape), path, "f32")
     finally:
         onnx_path.unlink(missing_ok=True)
         onnx_path.with_name(onnx_path.name + ".data").unlink(missing_ok=True)
@@ -175,8 +217,8 @@ def verify_export(path: str | os.PathLike, fmt: str, model: nn.Module, x: torch.
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0])
     elif fmt == "openvino":
-        ov = require_module("openvino", "checking an OpenVINO export")
-        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        require_module("openvino", "checking an OpenVINO export")
+        compiled = compile_openvino(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         got = torch.from_numpy(compiled(x.cpu().numpy())[compiled.outputs[0]].copy())
     else:
         loaded = torch.jit.load(str(path), map_location=x.device)
@@ -282,6 +324,7 @@ def export_model(
                     f"at input {check_shape}; not written"
                 )
 
+    remove_stale_temps(Path(path).parent, Path(path).name)  # what a killed export of this file left
     if format == "openvino":
         _write_ir(Path(path), write)
     else:

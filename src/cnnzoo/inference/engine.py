@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ from cnnzoo.analysis.latency import measure_latency, round_order
 from cnnzoo.checkpoint import CheckpointHeader, header_for, load_checkpoint, write_text
 from cnnzoo.device import device_name, native_bf16
 from cnnzoo.factory import create_model
-from cnnzoo.inference.quantize import Int8Check, load_split, normalized, quantize_onnx, top1_accuracy
+from cnnzoo.inference.quantize import Int8Check, Int8Data, int8_data, int8_top1, normalized, quantize_onnx
 from cnnzoo.inference.runtimes import (
     DEPLOY_DTYPES,
     RUNTIME_DTYPES,
@@ -54,6 +55,7 @@ from cnnzoo.inference.runtimes import (
 )
 from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table, plural
+from cnnzoo.train.sources import trained_on
 from cnnzoo.weights import shipped_models
 
 __all__ = ["TOLERANCES", "Candidate", "DeployReport", "Engine", "deploy", "auto_candidates", "default_measure",
@@ -134,8 +136,8 @@ class DeployReport:
                          "-" if c.tolerance is None else f"{c.tolerance:.2e}",
                          {True: "same", False: "differs", None: "-"}[c.top1_agree], verdict,
                          "<-" if (c.runtime, c.dtype) == (self.runtime, self.dtype) else ""])
-        return format_table(["runtime", "dtype", "ms (q1)", "median", "img/s", "max |diff|", "tolerance", "top-1", "",
-                             "chosen"], rows, align="llrrrrrlll")
+        return format_table(["runtime", "dtype", "ms (q1)", "median", "img/s", "max |diff|", "tolerance", "top-1",
+                             "verdict", "chosen"], rows, align="llrrrrrlll")
 
     def __str__(self) -> str:
         lines = [f"{self.model}, batch {self.batch}, {self.img_size}×{self.img_size}, on {self.device_name} "
@@ -198,18 +200,57 @@ class Engine:
 
     def save(self, out_dir: str | os.PathLike, stem: str | None = None) -> list[Path]:
         """Write the artefact the chosen runtime loads (``.onnx``, OpenVINO ``.xml``+``.bin``, or TorchScript
-        ``.pt``) and ``STEM.deploy.json`` (the report) into ``out_dir``; returns the paths written."""
+        ``.pt``) and the report into ``out_dir``: ``STEM.deploy.json`` for an fp32 deploy, ``STEM.DTYPE.deploy.json``
+        for a bf16 or int8 one (the dtype asked for: an int8 deploy that kept the float model included), so
+        that one never replaces the other; returns the paths written."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = stem or (self.report.model if self.report else "model")
         paths = self.backend.save(out / f"{stem}.{self.runtime}.{self.dtype}")
-        report_path = out / f"{stem}.deploy.json"
+        asked = self.report.requested_dtype if self.report else self.dtype
+        report_path = out / (f"{stem}.deploy.json" if asked == "fp32" else f"{stem}.{asked}.deploy.json")
         if self.report is not None:
             self.report.artefacts = [p.name for p in paths]
             write_text(report_path, self.report.to_json() + "\n")
         else:
             write_text(report_path, json.dumps({"runtime": self.runtime, "dtype": self.dtype}) + "\n")
         return [*paths, report_path]
+
+
+_WORKDIR_PREFIX = "cnnzoo-deploy-"
+
+
+def _workdir() -> tempfile.TemporaryDirectory:
+    """deploy's temporary directory (its ONNX files), named with this process's id; the directories of
+    deploys whose process no longer runs (killed) are removed first."""
+    remove_stale_workdirs()
+    return tempfile.TemporaryDirectory(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_workdirs() -> list[Path]:
+    """Remove this user's ``cnnzoo-deploy-PID-*`` temporary directories whose process ``PID`` is gone;
+    returns them."""
+    stale = []
+    for p in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*-*"):
+        pid = p.name[len(_WORKDIR_PREFIX):].split("-", 1)[0]
+        try:
+            mine = p.is_dir() and not p.is_symlink() and p.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            stale.append(p)
+    return stale
 
 
 # -- resolving what to deploy ---------------------------------------------------------------------------
@@ -435,12 +476,10 @@ def _race(builder: _Builder, pairs: list[tuple[str, str]], model: nn.Module, hea
     return engines[best], list(cands.values()), reason
 
 
-def _int8_guard(engine: Engine, model: nn.Module, header: CheckpointHeader, val: Any, max_drop: float,
-                calib_count: int, data_name: str) -> Int8Check:
-    with torch.no_grad():
-        fp32 = top1_accuracy(model, val, header.mean, header.std, header.img_size)
-    int8 = top1_accuracy(lambda x: _batched(engine, x), val, header.mean, header.std, header.img_size)
-    return Int8Check(fp32, int8, len(val), max_drop, calib_count, data_name)
+def _int8_guard(engine: Engine, data: Int8Data, max_drop: float) -> Int8Check:
+    """The int8 engine's top-1 on the guard's validation split against the float model's (scored before)."""
+    int8, _ = int8_top1(lambda x: _batched(engine, x), data.val, data.img_size)
+    return Int8Check(data.fp32_top1, int8, data.count, max_drop, len(data.calibration), data.source)
 
 
 def _batched(engine: Engine, x: torch.Tensor) -> torch.Tensor:
@@ -483,7 +522,9 @@ def deploy(
         img_size: input side (default: the checkpoint's training size, else the model's).
         preprocess: the engine takes [0, 1] or uint8 images and resizes/normalises them itself.
         data: int8 only: the images to calibrate on and to guard accuracy with — an image folder
-            (``DIR/train``, ``DIR/val``) or Fashion-MNIST (the default).
+            (``DIR/train``, ``DIR/val``), shards or Fashion-MNIST; default: the data of the run a checkpoint
+            file comes from (its ``config.yaml``), else Fashion-MNIST. Prepared and scored as ``cnnzoo eval``
+            does; data that does not fit the model, or on which the float model is at chance, is a ValueError.
         max_drop: int8 only: the largest accepted top-1 drop in percentage points, else the float model.
         calib_images: int8 only: calibration images, drawn from the training split.
         val_images: int8 only: validation images scored by the guard (default: the whole split).
@@ -510,17 +551,37 @@ def deploy(
             raise RuntimeError(f"no runtime can run {dtype} here")
     else:
         pairs = [(runtime, dtype)]
-    workdir = tempfile.TemporaryDirectory(prefix="cnnzoo-deploy-")
+    guard_data = None
+    if dtype == "int8":  # the data checked and the float model scored before anything is built
+        checkpoint = model_or_checkpoint if isinstance(model_or_checkpoint, (str, os.PathLike)) and \
+            Path(model_or_checkpoint).is_file() else None
+        if data is None and checkpoint is not None:
+            data = trained_on(checkpoint)  # the run's own data, as cnnzoo eval takes it
+        guard_data = int8_data(data, model, header, size, calib_images, val_images,
+                               str(checkpoint) if checkpoint is not None else name)
+    workdir = _workdir()
+    try:
+        return _deploy_in(workdir, model, header, name, shape, pairs, runtime, dtype, batch, size, preprocess,
+                          guard_data, max_drop, measure, rounds)
+    except BaseException:  # an error or Ctrl-C: the ONNX files go with it
+        workdir.cleanup()
+        raise
+
+
+def _deploy_in(workdir: tempfile.TemporaryDirectory, model: nn.Module, header: CheckpointHeader, name: str,
+               shape: tuple[int, ...], pairs: list[tuple[str, str]], runtime: str, dtype: str, batch: int, size: int,
+               preprocess: bool, guard_data: Int8Data | None, max_drop: float, measure: Measure | None,
+               rounds: int) -> Engine:
+    """:func:`deploy` once its arguments are checked, with its ONNX files in ``workdir``."""
     builder = _Builder(model, shape, Path(workdir.name))
     strict = runtime != "auto"
     int8_check = None
     if dtype == "int8":
-        calib = load_split(data, "train", header.in_chans, size, limit=calib_images)
-        val = load_split(data, "test", header.in_chans, size, limit=val_images)
-        builder.quantize(normalized(calib.images, header.mean, header.std, size))
+        assert guard_data is not None
+        builder.quantize(guard_data.calibration)
         engine, cands, reason = _race(builder, pairs, model, header, measure, rounds, strict)
         if engine is not None:
-            int8_check = _int8_guard(engine, model, header, val, max_drop, len(calib), val.source)
+            int8_check = _int8_guard(engine, guard_data, max_drop)
         if engine is None or not int8_check.kept_int8:
             float_pairs = ([(runtime, "fp32")] if runtime != "auto" else auto_candidates("fp32"))
             engine, float_cands, float_reason = _race(builder, float_pairs, model, header, measure,

@@ -12,27 +12,48 @@ LeNet-5's top-1 drop from 0.67 points (every convolution and linear layer in int
 NNCF would quantise the same graph, but needs scipy and scikit-learn besides; ONNX Runtime is already
 part of the ``deploy`` extra.
 
-The guard: top-1 of the float model and of the int8 model on the validation split; the int8 model is
-kept only when it loses at most ``max_drop`` percentage points.
+The guard: top-1 of the float model and of the int8 model on the validation split, prepared and scored as
+``cnnzoo eval`` scores it (:func:`cnnzoo.train.sources.eval_data`, :func:`cnnzoo.train.evaluation.evaluate`);
+the calibration images come through the same path from the training split. Before anything is
+quantised it checks that the data fits the model — its number of classes (and their names, where both
+record them), and that its prepared images have the model's channels and size — and that the float model
+scores above chance on it (more than ``100 / classes`` + :data:`CHANCE_MARGIN` points): a float model at
+chance means the data is not the model's (or the model is untrained), and no drop measured there says
+anything, so the guard refuses to judge. The int8 model is kept only when it loses at most ``max_drop``
+percentage points.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from cnnzoo.data import ImageData, load_data
+from cnnzoo.data import ImageData
+from cnnzoo.data.config import resolve_data_config
 from cnnzoo.export import _quiet, require_module
 from cnnzoo.tables import plural
-from cnnzoo.train.batches import to_float
+from cnnzoo.train.batches import InMemoryBatches, to_float
+from cnnzoo.train.evaluation import evaluate
+from cnnzoo.train.sources import eval_data
+from cnnzoo.train.streaming import LoaderBatches
 
-__all__ = ["Int8Check", "quantize_onnx", "load_split", "normalized", "top1_accuracy"]
+if TYPE_CHECKING:
+    from cnnzoo.checkpoint import CheckpointHeader
+
+__all__ = ["CHANCE_MARGIN", "Int8Check", "Int8Data", "quantize_onnx", "int8_data", "normalized", "int8_top1"]
+
+#: the guard refuses to judge when the float model's top-1 is at most chance (100 / classes %) plus this
+#: many percentage points
+CHANCE_MARGIN = 5.0
 
 
 @dataclass
@@ -62,16 +83,83 @@ class Int8Check:
                 f"int8 {self.int8_top1:.2f} % (drop {self.drop:+.2f} points, limit {self.max_drop:g}); {verdict}")
 
 
-def load_split(data: str | os.PathLike | None, split: str, in_chans: int, img_size: int,
-               limit: int | None = None, seed: int = 0) -> ImageData:
-    """A split of ``data`` (Fashion-MNIST, the default, or an image folder); with ``limit``, that many
-    images drawn at random (seeded) — the calibration set is a few hundred images of the training split."""
-    split_data = load_data(data, split=split, in_chans=in_chans, img_size=img_size)
-    if limit is not None and limit < len(split_data):
-        idx = torch.randperm(len(split_data), generator=torch.Generator().manual_seed(seed))[:limit]
-        split_data = ImageData(split_data.images[idx], split_data.labels[idx], split_data.classes,
-                               split_data.mean, split_data.std, split_data.source)
-    return split_data
+@dataclass
+class Int8Data:
+    """What the guard works on: normalised calibration images, the validation split as ``cnnzoo eval`` prepares
+    it, its image size, and the float model's top-1 there."""
+
+    calibration: torch.Tensor
+    val: ImageData | LoaderBatches
+    img_size: int
+    fp32_top1: float
+    count: int
+
+    @property
+    def source(self) -> str:
+        return self.val.source
+
+
+def _prepared(source: ImageData | LoaderBatches, batch: int = 256) -> Any:
+    return InMemoryBatches(source, batch, shuffle=False) if isinstance(source, ImageData) else source
+
+
+def int8_data(data: str | os.PathLike | None, model: nn.Module, header: CheckpointHeader, img_size: int,
+              calib_images: int, val_images: int | None, checkpoint: str = "the model") -> Int8Data:
+    """The guard's data, checked to fit ``model`` (whose input is ``img_size``) and scored in float: raises
+    ValueError, before anything is quantised, when the classes, channels or size do not fit, or when the
+    float model is at chance on it (see the module docstring)."""
+    # decoded in this process (workers=0): DataLoader workers forked once ONNX Runtime or OpenVINO had started
+    # their thread pools crashed the process (a segmentation fault, one run in two)
+    data = None if data is None else str(data)
+    config = resolve_data_config(model)  # eval's, at the size the engine is built for
+    if config.test_input_size != img_size:
+        config = dataclasses.replace(config, input_size=img_size, test_input_size=img_size, test_crop_pct=None)
+    val, size, _ = eval_data(data, "test", model, header, 256, subset=val_images, config=config, workers=0,
+                             checkpoint=checkpoint)
+    names = list(val.classes)
+    if header.classes and names != list(header.classes):
+        def listed(xs: list[str]) -> str:
+            return ", ".join(xs[:4]) + (", …" if len(xs) > 4 else "")
+
+        raise ValueError(f"{checkpoint}: the checkpoint's classes ({listed(list(header.classes))}) are not those of "
+                         f"{val.source} ({listed(names)}); give --data with the data it was trained on")
+    calib_src, _, _ = eval_data(data, "train", model, header, 256, subset=calib_images, config=config, workers=0,
+                                checkpoint=checkpoint)
+    source = _prepared(calib_src)
+    calibration = torch.cat([normalized(images, source.mean, source.std, size) for images, _ in source.batches(0)])
+    want = (header.in_chans, img_size, img_size)
+    if size != img_size or tuple(calibration.shape[1:]) != want:
+        raise ValueError(f"{val.source} is prepared as {tuple(calibration.shape[1:])} images, the model takes "
+                         f"{want}")
+    fp32, count = int8_top1(model, val, size)
+    chance = 100.0 / header.num_classes
+    if not fp32 > chance + CHANCE_MARGIN:
+        raise ValueError(
+            f"the int8 guard cannot judge: the float model scores {fp32:.2f} % on {val.source}, at chance for "
+            f"{header.num_classes} classes ({chance:.2f} % + {CHANCE_MARGIN:g} points); that data is not the one "
+            f"the model learned (give --data with its own data) or the model is untrained")
+    return Int8Data(calibration, val, size, fp32, count)
+
+
+class _Logits(nn.Module):
+    """A callable (an engine) as a module, for :func:`~cnnzoo.train.evaluation.evaluate`."""
+
+    def __init__(self, run: Callable[[torch.Tensor], Any]) -> None:
+        super().__init__()
+        self.run = run
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.run(x)
+        return out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
+
+
+@torch.no_grad()
+def int8_top1(run: nn.Module | Callable[[torch.Tensor], Any], val: ImageData | LoaderBatches,
+              img_size: int) -> tuple[float, int]:
+    """Top-1 (%) of ``run`` (a model, or an engine: float batch → logits) on ``val``, scored as ``cnnzoo eval``
+    scores it, and the number of images scored."""
+    res = evaluate(run if isinstance(run, nn.Module) else _Logits(run), val, img_size, 256)
+    return res.top1, res.count
 
 
 def normalized(images: torch.Tensor, mean: list[float] | tuple[float, ...], std: list[float] | tuple[float, ...],
@@ -79,18 +167,6 @@ def normalized(images: torch.Tensor, mean: list[float] | tuple[float, ...], std:
     """uint8 images → the float input the weights expect (resized, ``(x − mean) / std`` per channel)."""
     x = to_float(images, img_size)
     return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
-
-
-def top1_accuracy(run: Callable[[torch.Tensor], torch.Tensor], data: ImageData, mean: list[float],
-                  std: list[float], img_size: int, batch: int = 256) -> float:
-    """Top-1 (%) of ``run`` (a model or an engine: float batch → logits) on ``data``."""
-    hits = 0
-    for i in range(0, len(data), batch):
-        x = normalized(data.images[i:i + batch], mean, std, img_size)
-        out = run(x)
-        logits = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
-        hits += int((logits.argmax(1) == data.labels[i:i + batch]).sum())
-    return 100.0 * hits / max(1, len(data))
 
 
 class _Reader:

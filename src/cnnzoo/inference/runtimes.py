@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.export import _quiet, require_module
+from cnnzoo.export import _ov_core, _quiet, require_module, save_openvino
 from cnnzoo.inference.optimize import optimize_for_inference
 
 __all__ = ["RUNTIMES", "DEPLOY_DTYPES", "TorchBackend", "OnnxRuntimeBackend", "OpenVinoBackend", "write_onnx",
@@ -57,15 +57,6 @@ def runtime_available(runtime: str) -> bool:
     return True
 
 
-_CORE: Any = None
-
-
-def _ov_core() -> Any:
-    """One ``openvino.Core`` per process (it loads the CPU plugin once)."""
-    global _CORE
-    if _CORE is None:
-        _CORE = require_module("openvino", "the openvino runtime").Core()
-    return _CORE
 
 
 def openvino_native_bf16() -> bool:
@@ -226,7 +217,8 @@ class OpenVinoBackend:
         return request.get_output_tensor(0).data.copy()
 
     def save(self, path: Path) -> list[Path]:
-        """The OpenVINO IR (``.xml`` + ``.bin``, fp32 weights; the precision is a run-time setting)."""
+        """The OpenVINO IR (``.xml`` + ``.bin``, fp32 weights), recording the inference precision it was checked
+        at in its runtime options (:func:`cnnzoo.export.compile_openvino` applies it)."""
         path = path.with_name(path.name + ".xml")
-        self.ov.save_model(self.model, str(path), compress_to_fp16=False)
+        save_openvino(self.model.clone(), path, self.config["INFERENCE_PRECISION_HINT"])
         return [path, path.with_suffix(".bin")]

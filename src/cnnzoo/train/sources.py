@@ -10,10 +10,14 @@ for training, resize and center crop for the test split, as ``cnnzoo eval`` read
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
+import yaml
+from torch import nn
 
 from cnnzoo.data import ImageData, is_fashion_mnist, load_data
 from cnnzoo.data.config import DataConfig, resolve_data_config
@@ -34,7 +38,11 @@ from cnnzoo.train.streaming import (
     stats_for,
 )
 
-__all__ = ["RunData", "load_run_data", "eval_source", "data_kind", "scan_folder_splits", "subset_split"]
+if TYPE_CHECKING:
+    from cnnzoo.checkpoint import CheckpointHeader
+
+__all__ = ["RunData", "load_run_data", "eval_source", "eval_data", "trained_on", "data_kind", "scan_folder_splits",
+           "subset_split"]
 
 
 @dataclass
@@ -192,7 +200,8 @@ def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_
     """An image folder's ``split`` (``test`` falls back to ``val`` where there is no ``test/``; checked against
     ``train/``'s classes where there is one) or a shard directory's val split, streamed in order with the
     evaluation transform of ``config`` (resize to ``test_input_size / crop_pct``, center crop) at
-    ``config.test_input_size``; ``subset`` images of a folder drawn at random (seed 0)."""
+    ``config.test_input_size``; ``subset`` images of a folder drawn at random (seed 0). ``split="train"`` reads
+    a shard directory's train split."""
     from pathlib import Path
 
     make = functools.partial(_transform_at, config, False, dict(channels=in_chans))
@@ -201,12 +210,13 @@ def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_
                   workers=default_workers() if workers is None else workers, pin_memory=pin_memory)
     if data_kind(data) == "shards":
         shards = find_shards(data)
-        if not shards.val:
-            raise ValueError(f"{shards.directory}: the shard index has no val split to evaluate on")
-        return LoaderBatches(shard_dataset(shards.val, make, shuffle=False, seed=0, rank=0, world_size=1,
+        part = "train" if split == "train" else "val"
+        if not getattr(shards, part):
+            raise ValueError(f"{shards.directory}: the shard index has no {part} split to evaluate on")
+        return LoaderBatches(shard_dataset(getattr(shards, part), make, shuffle=False, seed=0, rank=0, world_size=1,
                                            shards=shards),
-                             classes=shards.classes, source=f"shards:{shards.directory} (val)",
-                             num_images=shards.count("val"), shard_sizes=shards.shard_sizes("val"), **common)
+                             classes=shards.classes, source=f"shards:{shards.directory} ({part})",
+                             num_images=shards.count(part), shard_sizes=shards.shard_sizes(part), **common)
     root = Path(data)
     split = split if split != "test" or (root / "test").is_dir() else "val"
     train_classes = scan_image_folder(root, "train").classes if (root / "train").is_dir() else None
@@ -214,3 +224,42 @@ def eval_source(data: str, split: str, config: DataConfig, in_chans: int, batch_
     files, labels = subset_split(folder, subset)
     return LoaderBatches(folder_dataset(files, labels, make), classes=folder.classes, source=f"folder:{folder.root}",
                          num_images=len(files), **common)
+
+
+def trained_on(checkpoint: str | os.PathLike) -> str | None:
+    """The data a training run used (``data`` of the ``config.yaml`` beside its checkpoint), else None."""
+    config = Path(checkpoint).parent / "config.yaml"
+    if not config.is_file():
+        return None
+    try:
+        values = yaml.safe_load(config.read_text()) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None
+    data = values.get("data") if isinstance(values, dict) else None
+    return str(data) if data else None
+
+
+def eval_data(data: str | None, split: str, model: nn.Module, header: CheckpointHeader, batch_size: int,
+              subset: int | None = None, workers: int | None = None, pin_memory: bool = False,
+              config: DataConfig | None = None, checkpoint: str = "the model"
+              ) -> tuple[ImageData | LoaderBatches, int, int]:
+    """A split prepared as ``cnnzoo eval`` scores it: (the data, its image size, the images in the split).
+
+    Fashion-MNIST in memory at the header's size and normalisation (``subset``: the first N images); an image
+    folder's split or a shard directory's val split (train split for ``split="train"``) streamed with
+    ``config`` (default: the model's data config, :func:`~cnnzoo.data.config.resolve_data_config` — resize to
+    size / crop_pct, center crop), ``subset`` images drawn at random (seed 0). Data whose number of classes
+    is not the checkpoint's is a ValueError naming ``checkpoint``."""
+    if data_kind(data) == "fashion-mnist":
+        prepared: ImageData | LoaderBatches = load_data(data, split, header.in_chans, header.img_size).subset(subset)
+        prepared.mean, prepared.std, size = tuple(header.mean), tuple(header.std), header.img_size
+        n_images = len(prepared)
+    else:
+        assert data is not None
+        config = config if config is not None else resolve_data_config(model)
+        prepared = eval_source(data, split, config, header.in_chans, batch_size, subset, workers, pin_memory)
+        size, n_images = config.test_input_size, prepared.num_images
+    if len(prepared.classes) != header.num_classes:
+        raise ValueError(f"{checkpoint}: the checkpoint has {plural(header.num_classes, 'class')}, {prepared.source} has "
+                         f"{len(prepared.classes)}")
+    return prepared, size, n_images
