@@ -260,6 +260,6 @@ def eval_data(data: str | None, split: str, model: nn.Module, header: Checkpoint
         prepared = eval_source(data, split, config, header.in_chans, batch_size, subset, workers, pin_memory)
         size, n_images = config.test_input_size, prepared.num_images
     if len(prepared.classes) != header.num_classes:
-        raise ValueError(f"{checkpoint}: the checkpoint has {plural(header.num_classes, 'class')}, {prepared.source} has "
-                         f"{len(prepared.classes)}")
+        raise ValueError(f"{checkpoint}: the checkpoint has {plural(header.num_classes, 'class')}, "
+                         f"{prepared.source} has {len(prepared.classes)}")
     return prepared, size, n_images
