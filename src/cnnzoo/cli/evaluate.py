@@ -126,7 +126,7 @@ def _eval(args: argparse.Namespace) -> int:
     skipped = getattr(data, "skipped", [])
     why = f" ({len(skipped)} skipped: {data.skip_summary()})" if skipped else ""
     print(f"{header.model} ({path}) on {data.source} at {size} px{' with flip TTA' if args.tta_flip else ''}: "
-          f"scored {res.count} of {plural(n_images, 'image')}{why}")
+          f"scored {res.count:,} of {plural(n_images, 'image', fmt=',')}{why}")
     print(f"top-1 {res.top1:.2f}%{format_top5(res.top5, '  top-5 {:.2f}%')}  loss {res.loss:.4f}  "
           f"{rate:.0f} images/s\n")
     print(format_table(["class", "accuracy %"], [[c, a] for c, a in zip(classes, res.per_class, strict=True)]))

@@ -231,7 +231,7 @@ def _run(cfg: TrainConfig, data: RunData, state: RunState, net: nn.Module, write
     steps, split = data.train.steps_per_epoch, data.test_split
     if is_main:
         print(f"cnnzoo train: {cfg.model} ({sum(p.numel() for p in model.parameters()):,} params) on "
-              f"{data.train.source} ({_data_path(data)}) — {data.train.num_images} train / {data.num_test} "
+              f"{data.train.source} ({_data_path(data)}) — {data.train.num_images:,} train / {data.num_test:,} "
               f"{split} images, {data.in_chans}×{data.img_size}², {plural(cfg.epochs, 'epoch')} × "
               f"{plural(steps, 'step')}, batch {cfg.batch_size}×{world}, device {device}"
               f"{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}", flush=True)
@@ -300,7 +300,7 @@ def _run(cfg: TrainConfig, data: RunData, state: RunState, net: nn.Module, write
             print(f"all {world} ranks hold identical weights: {ranks_identical}")
         print(f"{split} accuracy: {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
               + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
-              + f" on {plural(final.count, f'{split} image')}; report in {run_dir}/report.md", flush=True)
+              + f" on {plural(final.count, f'{split} image', fmt=',')}; report in {run_dir}/report.md", flush=True)
     if distributed:
         import torch.distributed as dist
 
