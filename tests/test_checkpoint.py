@@ -8,17 +8,8 @@ import pytest
 import torch
 
 import cnnzoo
-from cnnzoo.checkpoint import (
-    CheckpointHeader,
-    atomic_write,
-    read_header,
-    read_state_dict,
-    remove_stale_temps,
-    save_checkpoint,
-    write_text,
-)
-
-ort = pytest.importorskip("onnxruntime")
+from cnnzoo.checkpoint import CheckpointHeader, read_header, read_state_dict, save_checkpoint
+from cnnzoo.files import atomic_write, remove_stale_temps, write_text
 
 
 def _mode(path) -> int:

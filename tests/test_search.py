@@ -93,7 +93,7 @@ def test_coefficient_grid_keeps_the_constraint(tmp_path):
 
 
 def test_missing_optuna_names_the_extra(monkeypatch):
-    from cnnzoo.search._deps import require_optuna
+    from cnnzoo.optional import require_optuna
 
     monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
     with pytest.raises(RuntimeError, match=r"pip install 'cnnzoo\[search\]'"):

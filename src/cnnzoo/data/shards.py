@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.checkpoint import write_text
 from cnnzoo.data.folder import scan_image_folder
 from cnnzoo.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from cnnzoo.files import write_text
 from cnnzoo.tables import plural
 
 __all__ = ["write_shards", "find_shards", "is_shards", "ShardSet", "INDEX_NAME", "require_webdataset"]
