@@ -2,7 +2,7 @@
 their chatter off the user's terminal.
 
 onnxruntime and openvino (deployment, export checks, int8) are the ``deploy`` extra, optuna (the search's
-samplers, pruning and study database) the ``search`` extra.
+samplers, pruning and study database) the ``search`` extra, webdataset (``cnnzoo shards``) the ``shards`` extra.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-__all__ = ["DEPLOY_EXTRA_HELP", "require_module", "require_optuna", "quiet"]
+__all__ = ["DEPLOY_EXTRA_HELP", "require_module", "require_optuna", "require_webdataset", "quiet"]
 
 DEPLOY_EXTRA_HELP = "pip install 'cnnzoo[deploy]'"
 
@@ -38,6 +38,15 @@ def require_optuna() -> ModuleType:
                            "database): pip install 'cnnzoo[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by cnnzoo, without a traceback
     return optuna
+
+
+def require_webdataset() -> ModuleType:
+    """The ``webdataset`` module, or an ImportError naming the extra that installs it."""
+    try:
+        import webdataset
+    except ImportError:
+        raise ImportError("WebDataset shards need the webdataset package: pip install 'cnnzoo[shards]'") from None
+    return webdataset
 
 
 @contextlib.contextmanager
