@@ -59,7 +59,7 @@ from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD, resolve_data_config
-from cnnzoo.files import atomic_write
+from cnnzoo.files import write_bytes
 from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS, MAX_NUM_CLASSES
 from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
@@ -294,7 +294,7 @@ def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tens
             v = v.to(dtype)
         tensors[k] = v.contiguous().clone() if _shares_storage(v) else v.contiguous()
     data = save(tensors, metadata=header.to_metadata())
-    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return write_bytes(path, data)
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, dtype: torch.dtype | None = None,

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["read_yaml", "yaml_error", "atomic_write", "write_text", "write_csv", "remove_stale_temps"]
+__all__ = ["read_yaml", "yaml_error", "atomic_write", "write_text", "write_bytes", "write_csv", "remove_stale_temps"]
 
 
 def yaml_error(path: str | os.PathLike, err: Exception, expected: str) -> ValueError:
@@ -82,6 +82,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 _TEMP = re.compile(r"^\..+\..+\.tmp$")  # ".<name>.<random>.tmp", as mkstemp names them below

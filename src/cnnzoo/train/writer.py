@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from cnnzoo.checkpoint import CheckpointHeader, read_header, save_state_dict
-from cnnzoo.files import atomic_write, remove_stale_temps, write_csv, write_text
+from cnnzoo.files import remove_stale_temps, write_bytes, write_csv, write_text
 from cnnzoo.tables import plural
 from cnnzoo.train.evaluation import TOP5_MIN_CLASSES, EvalResult, format_top5
 from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves
@@ -72,7 +72,7 @@ class RunWriter:
         if previous is None:
             path.unlink(missing_ok=True)
         else:
-            atomic_write(path, lambda tmp: Path(tmp).write_bytes(previous))
+            write_bytes(path, previous)
         return True
 
     def remove_stale_tmp(self) -> list[Path]:
