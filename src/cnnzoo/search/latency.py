@@ -16,15 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.inference import deploy
+from cnnzoo.inference import RUNTIMES, deploy
 from cnnzoo.inference.engine import race_latency
 from cnnzoo.optional import require_module
 from cnnzoo.timing import measure_latency, round_order
 
 __all__ = ["RUNTIMES", "check_runtime", "model_latency", "latency_stats"]
-
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-
 
 def check_runtime(runtime: str) -> None:
     """A ``ValueError`` for an unknown runtime, a ``RuntimeError`` when it cannot be used here — before a
