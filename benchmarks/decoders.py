@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from cnnzoo.analysis.latency import round_order
     from cnnzoo.tables import format_table
+    from cnnzoo.timing import round_order
 
     torch.set_num_threads(1)
     files = _files(args.folder, args.images)

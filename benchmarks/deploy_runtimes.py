@@ -47,12 +47,12 @@ from pathlib import Path
 import torch
 
 import cnnzoo
-from cnnzoo.analysis.latency import measure_latency, round_order
 from cnnzoo.device import device_name, native_bf16
 from cnnzoo.inference import deploy, optimize_for_inference
 from cnnzoo.inference.engine import race_latency
 from cnnzoo.inference.runtimes import openvino_native_bf16
 from cnnzoo.tables import format_table
+from cnnzoo.timing import measure_latency, round_order
 
 DEFAULT_MODELS = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0", "densenet121",
                   "efficientnet_v2_s"]

@@ -27,11 +27,11 @@ import sys
 import torch
 
 import cnnzoo
-from cnnzoo.analysis.latency import measure_latency, round_order
 from cnnzoo.device import device_name
 from cnnzoo.inference import deploy
 from cnnzoo.inference.engine import race_latency
 from cnnzoo.tables import format_table
+from cnnzoo.timing import measure_latency, round_order
 
 STATISTICS = {
     "median of rounds": lambda rounds: statistics.median(statistics.median(r) for r in rounds),

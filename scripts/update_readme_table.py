@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from cnnzoo.checkpoint import write_text
+from cnnzoo.files import write_text
 from cnnzoo.registry import list_models
 from cnnzoo.tables import format_table
 from cnnzoo.zoo import measure_facts, zoo_row

@@ -22,9 +22,10 @@ from cnnzoo.analysis.formulas import (
     grouped_conv1x1_mac,
     grouped_conv1x1_mac_at_flops,
 )
-from cnnzoo.analysis.latency import matmul_peak, round_order
+from cnnzoo.analysis.latency import matmul_peak
 from cnnzoo.cli import main
 from cnnzoo.device import parse_dtype, resolve_device
+from cnnzoo.timing import round_order
 
 
 def meta_profile(model: nn.Module, shape: tuple[int, ...]):
@@ -346,10 +347,10 @@ def test_round_order_is_balanced_for_position_and_predecessor(n):
 
 
 def test_measure_latency_returns_every_call_in_order(monkeypatch):
-    import cnnzoo.analysis.latency as latency
+    import cnnzoo.timing as timing
 
     clock = [0.0]
-    monkeypatch.setattr(latency.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
     steps = iter([0.005, 0.001, 0.003])
 
     def fn(x):  # each call takes 5, 1, then 3 ms of the fake clock

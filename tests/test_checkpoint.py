@@ -8,17 +8,8 @@ import pytest
 import torch
 
 import cnnzoo
-from cnnzoo.checkpoint import (
-    CheckpointHeader,
-    atomic_write,
-    read_header,
-    read_state_dict,
-    remove_stale_temps,
-    save_checkpoint,
-    write_text,
-)
-
-ort = pytest.importorskip("onnxruntime")
+from cnnzoo.checkpoint import CheckpointHeader, read_header, read_state_dict, save_checkpoint
+from cnnzoo.files import atomic_write, write_text
 
 
 def _mode(path) -> int:
@@ -106,17 +97,6 @@ def test_atomic_writes_have_normal_permissions_and_keep_the_old_file(tmp_path):
         atomic_write(tmp_path / "a.txt", broken)
     assert (tmp_path / "a.txt").read_text() == "first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "w.safetensors"]
-
-
-def test_remove_stale_temps(tmp_path):
-    (tmp_path / ".last.safetensors.k3j_9xQa.tmp").write_bytes(b"half")
-    (tmp_path / ".config.yaml.abcdEFGH.tmp").write_text("half")
-    (tmp_path / "keep.tmp").write_text("a user's file")
-    (tmp_path / "last.safetensors").write_text("ok")
-    removed = remove_stale_temps(tmp_path)
-    assert sorted(p.name for p in removed) == [".config.yaml.abcdEFGH.tmp", ".last.safetensors.k3j_9xQa.tmp"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tmp", "last.safetensors"]
-    assert remove_stale_temps(tmp_path / "missing") == []
 
 
 class _Evil:

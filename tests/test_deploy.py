@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import cnnzoo
-from cnnzoo.analysis.latency import measure_latency
 from cnnzoo.checkpoint import save_checkpoint
 from cnnzoo.cli import main
 from cnnzoo.inference import engine as engine_mod
 from cnnzoo.inference import runtimes
+from cnnzoo.timing import measure_latency
 from tests._util import needs_fmnist
 
 pytest.importorskip("onnxruntime")

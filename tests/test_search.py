@@ -93,7 +93,7 @@ def test_coefficient_grid_keeps_the_constraint(tmp_path):
 
 
 def test_missing_optuna_names_the_extra(monkeypatch):
-    from cnnzoo.search._deps import require_optuna
+    from cnnzoo.optional import require_optuna
 
     monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
     with pytest.raises(RuntimeError, match=r"pip install 'cnnzoo\[search\]'"):
@@ -367,3 +367,10 @@ def test_two_workers_share_a_study_then_sigkill_and_resume(tmp_path):
     assert lines[1].startswith("marked failed: trial") and lines[1].endswith("left running by a worker that ended")
     with open(tmp_path / "resumed" / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == len(states)
+
+
+def test_the_search_times_on_the_runtimes_deploy_knows():
+    from cnnzoo.inference import RUNTIMES
+    from cnnzoo.search import latency
+
+    assert latency.RUNTIMES is RUNTIMES  # one definition

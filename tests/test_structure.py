@@ -1,5 +1,5 @@
-"""The package's structure: no import cycle (imports inside functions count), a passive registry, the
-zoo facts computed once and still true."""
+"""The package's structure: each room imports only from the rooms below it (imports inside functions
+count), so no import cycle; a passive registry; the zoo facts computed once and still true."""
 
 from __future__ import annotations
 
@@ -18,14 +18,28 @@ def _module_of(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the import nodes under ``if TYPE_CHECKING:`` (annotations only: never run, exempt)."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return out
+
+
 def _import_graph() -> dict[str, set[str]]:
-    """Every cnnzoo module → the cnnzoo modules it imports anywhere in its file (functions included)."""
+    """Every cnnzoo module → the cnnzoo modules it imports anywhere in its file (functions included;
+    imports under ``if TYPE_CHECKING:`` left out)."""
     files = {_module_of(p): p for p in SRC.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for mod, path in files.items():
         targets: set[str] = set()
         package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        annotations_only = _type_checking_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in annotations_only:
+                continue
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -88,6 +102,55 @@ def test_no_import_cycle_in_src():
     graph = _import_graph()
     assert "cnnzoo.checkpoint" in graph["cnnzoo.factory"] and "cnnzoo.builder" in graph["cnnzoo.checkpoint"]
     assert _cycles(graph) == []
+
+
+# The rooms of src/cnnzoo (its top-level modules and packages), bottom to top as README.md's Layout lists
+# them (the private _version and _warn at the very bottom, unlisted): each imports only from its own room
+# and the rooms before it. ``cnnzoo`` itself (the public API) and ``__main__`` sit above them all.
+ROOMS = [
+    "_version", "_warn", "limits", "files", "optional", "registry", "device", "timing", "tables",
+    "layers", "models", "necks", "data", "builder", "weights", "checkpoint", "factory",
+    "export", "train", "inference", "analysis", "search", "zoo", "cli",
+]
+TOP = {"cnnzoo", "cnnzoo.__main__"}
+
+
+def _room(module: str) -> str:
+    return module.split(".")[1]
+
+
+def _climbs(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that goes to a room listed after the importer's."""
+    rank = {room: i for i, room in enumerate(ROOMS)}
+    return sorted(f"{mod} -> {target}" for mod, targets in graph.items() if mod not in TOP
+                  for target in targets if rank[_room(target)] > rank[_room(mod)])
+
+
+def test_every_module_is_in_a_room():
+    rooms = {_room(mod) for mod in _import_graph() if mod not in TOP}
+    assert rooms <= set(ROOMS), f"add {sorted(rooms - set(ROOMS))} to ROOMS and README.md's Layout"
+    assert set(ROOMS) <= rooms
+
+
+def test_each_room_imports_only_from_the_rooms_below_it():
+    assert _climbs({"cnnzoo.device": {"cnnzoo.tables"}, "cnnzoo.cli.zoo": {"cnnzoo.zoo"}}) == [
+        "cnnzoo.device -> cnnzoo.tables"]
+    assert _climbs(_import_graph()) == []
+
+
+def test_imports_for_annotations_only_are_exempt():
+    tree = ast.parse("import os\nif TYPE_CHECKING:\n    from cnnzoo.train import engine\n")
+    exempt = [type(n).__name__ for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+              and id(n) in _type_checking_only(tree)]
+    assert exempt == ["ImportFrom"]
+
+
+def test_layout_lists_the_rooms_in_order():
+    readme = (SRC.parents[1] / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    listed = [line.split()[0].removesuffix("/").removesuffix(".py") for line in layout.splitlines()
+              if line.startswith("  ") and not line.startswith("   ")]
+    assert [room for room in listed if room in ROOMS] == [room for room in ROOMS if not room.startswith("_")]
 
 
 def test_registry_is_a_passive_catalogue():

@@ -32,9 +32,8 @@ file (``arch`` of ``mbconv``) must hold the data itself. Before a model is alloc
 ``meta`` device and must not hold more values than the file does. An error about a file that cannot be
 parsed names the file and what was expected, never its content.
 
-Every file cnnzoo writes goes through :func:`atomic_write`: a temporary file in the same directory,
-flushed and fsynced, renamed over the target, with the permissions of any new file (umask); a kill at
-any moment leaves the previous complete file, and :func:`remove_stale_temps` clears what it left.
+Checkpoints are written atomically (:func:`cnnzoo.files.atomic_write`): a kill at any moment leaves the
+previous complete file.
 """
 
 from __future__ import annotations
@@ -45,11 +44,9 @@ import math
 import os
 import pickle
 import re
-import shutil
 import struct
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +59,7 @@ from cnnzoo._warn import warn_user
 from cnnzoo.builder import build_model
 from cnnzoo.data import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from cnnzoo.data.config import IMAGENET_MEAN, IMAGENET_STD, resolve_data_config
+from cnnzoo.files import write_bytes
 from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS, MAX_NUM_CLASSES
 from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
@@ -76,7 +74,7 @@ from cnnzoo.weights.loading import (
 
 __all__ = ["FORMAT", "MAX_NUM_CLASSES", "MAX_IN_CHANS", "MAX_IMG_SIZE", "MAX_KWARG_VALUE", "MAX_MULT",
            "CheckpointHeader", "check_header_model",
-           "atomic_write", "write_text", "remove_stale_temps", "read_state_dict",
+           "read_state_dict",
            "read_header", "header_for", "save_state_dict", "save_checkpoint", "load_weights", "load_checkpoint",
            "convert_checkpoint", "default_normalization"]
 
@@ -278,58 +276,6 @@ def header_for(model: nn.Module, *, classes: list[str] | tuple[str, ...] | None 
 
 
 # -- writing -------------------------------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)``, then fsync and rename the temporary file onto ``path``.
-
-    The file gets the permissions of any new file (``0666 & ~umask``); on any error the temporary
-    file is removed and ``path`` keeps its previous content.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-_TEMP = re.compile(r"^\..+\..+\.tmp$")  # ".<name>.<random>.tmp", as mkstemp names them below
-
-
-def remove_stale_temps(directory: str | os.PathLike, name: str | None = None) -> list[Path]:
-    """Delete the temporary files that a killed :func:`atomic_write` left in ``directory`` (and the
-    ``.<name>.<random>.tmp/`` directories of a killed two-file write, such as an OpenVINO IR); with
-    ``name``, only those of the file ``name``. Returns them."""
-    d = Path(directory)
-    stale = [p for p in d.iterdir() if _TEMP.match(p.name) and (name is None or p.name.startswith(f".{name}."))
-             and not p.is_symlink()] if d.is_dir() else []
-    for p in stale:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-    return stale
-
-
 def _shares_storage(t: torch.Tensor) -> bool:
     return t.untyped_storage().nbytes() != t.numel() * t.element_size()
 
@@ -348,7 +294,7 @@ def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tens
             v = v.to(dtype)
         tensors[k] = v.contiguous().clone() if _shares_storage(v) else v.contiguous()
     data = save(tensors, metadata=header.to_metadata())
-    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return write_bytes(path, data)
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, dtype: torch.dtype | None = None,

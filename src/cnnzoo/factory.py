@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo._files import read_yaml
 from cnnzoo.builder import build_model
 from cnnzoo.checkpoint import CheckpointHeader, check_header_model, load_weights, read_header
+from cnnzoo.files import read_yaml
 from cnnzoo.layers.inverted_residual import DEPTH_ROUNDINGS
 from cnnzoo.models._features import FeatureExtractor
 from cnnzoo.registry import list_models, model_info

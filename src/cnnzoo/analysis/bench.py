@@ -23,12 +23,13 @@ import torch
 from torch import nn
 
 from cnnzoo.analysis.flops import count_macs
-from cnnzoo.analysis.latency import matmul_peak, measure_latency
+from cnnzoo.analysis.latency import matmul_peak
 from cnnzoo.device import parse_dtype, resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.inference import RUNTIMES, deploy, optimize_for_inference
 from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table, plural
+from cnnzoo.timing import measure_latency
 
 __all__ = ["prepare_model", "bench_models", "runtime_latency", "parse_runtimes", "rows_to_table", "rows_to_csv",
            "plot_macs_vs_latency"]

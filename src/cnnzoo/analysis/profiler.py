@@ -38,11 +38,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from cnnzoo.analysis.flops import op_macs
-from cnnzoo.analysis.latency import measure_latency
 from cnnzoo.device import resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table, plural
+from cnnzoo.timing import measure_latency
 
 __all__ = ["LayerStats", "ModelProfile", "profile_ops", "profile_model"]
 

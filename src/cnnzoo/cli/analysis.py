@@ -14,8 +14,8 @@ from cnnzoo.analysis.bench import (
     runtime_latency,
 )
 from cnnzoo.analysis.profiler import profile_model
-from cnnzoo.checkpoint import write_text
 from cnnzoo.factory import create_model
+from cnnzoo.files import write_text
 
 
 def _int_list(text: str) -> list[int]:

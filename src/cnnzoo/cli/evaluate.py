@@ -10,12 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, read_header, write_text
+from cnnzoo.checkpoint import CheckpointHeader, load_checkpoint, read_header
 from cnnzoo.cli._types import positive_int, setting_arg
 from cnnzoo.data import load_image
 from cnnzoo.data.config import resolve_data_config
 from cnnzoo.data.folder import IMAGE_EXTENSIONS
 from cnnzoo.device import resolve_device
+from cnnzoo.files import write_text
 from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
 from cnnzoo.train import evaluate

@@ -24,25 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.checkpoint import write_text
 from cnnzoo.data.folder import scan_image_folder
 from cnnzoo.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from cnnzoo.files import write_text
+from cnnzoo.optional import require_webdataset
 from cnnzoo.tables import plural
 
-__all__ = ["write_shards", "find_shards", "is_shards", "ShardSet", "INDEX_NAME", "require_webdataset"]
+__all__ = ["write_shards", "find_shards", "is_shards", "ShardSet", "INDEX_NAME"]
 
 INDEX_NAME = "index.json"
 _FORMAT = "cnnzoo-shards/1"
 _EXT = {".jpeg": "jpg", ".tiff": "tif"}
-
-
-def require_webdataset() -> Any:
-    """The ``webdataset`` module, or an ImportError naming the extra that installs it."""
-    try:
-        import webdataset
-    except ImportError:
-        raise ImportError("WebDataset shards need the webdataset package: pip install 'cnnzoo[shards]'") from None
-    return webdataset
 
 
 def _folder_samples(root: Path, split: str, classes: list[str] | None) -> tuple[list[tuple[Any, str, int]], list[str]]:

@@ -15,7 +15,7 @@
   Needs the ``deploy`` extra.
 
 With ``dynamic_batch=True`` the batch dimension is left free and the check runs at a different
-batch size than the one exported with. Files are written through :func:`cnnzoo.checkpoint.atomic_write`,
+batch size than the one exported with. Files are written through :func:`cnnzoo.files.atomic_write`,
 so a failed export (or check) never leaves a half-written file behind, and the temporary files (or an IR's
 temporary directory) of a killed export of the same file are removed by the next one. To export a trained
 checkpoint, rebuild it first with :func:`cnnzoo.load_checkpoint`.
@@ -23,10 +23,7 @@ checkpoint, rebuild it first with :func:`cnnzoo.load_checkpoint`.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,16 +31,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.checkpoint import atomic_write, remove_stale_temps
+from cnnzoo.files import atomic_write, remove_stale_temps
+from cnnzoo.optional import quiet, require_module
 from cnnzoo.tables import plural
 
-__all__ = ["FORMATS", "SUFFIXES", "ExportResult", "export_model", "verify_export", "opset_range", "require_module",
+__all__ = ["FORMATS", "SUFFIXES", "ExportResult", "export_model", "verify_export", "opset_range",
            "onnx_to_openvino", "save_openvino", "openvino_runtime_options", "compile_openvino"]
 
 FORMATS = ("onnx", "torchscript", "openvino")
 #: the file suffix each format writes (OpenVINO IR also writes the weights beside it, ``.bin``)
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "openvino": ".xml"}
-DEPLOY_EXTRA_HELP = "pip install 'cnnzoo[deploy]'"
 _EXPORTERS = ("dynamo", "legacy")
 # Opsets each ONNX exporter writes natively: the torch.export-based one starts at 18 (lower versions go
 # through a converter that can fail silently), the legacy TorchScript-based one covers 7–20.
@@ -78,22 +75,6 @@ class ExportResult:
     top1_agree: bool | None = None
 
 
-@contextlib.contextmanager
-def _quiet():
-    """The exporters print progress and deprecation chatter; keep it off the user's terminal."""
-    import logging
-
-    onnx_logger = logging.getLogger("torch.onnx")
-    level = onnx_logger.level
-    onnx_logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        onnx_logger.setLevel(level)
-
-
 def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: bool, exporter: str,
                  opset: int | None) -> None:
     kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
@@ -109,22 +90,11 @@ def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: b
         torch.onnx.export(model, (x,), str(path), dynamo=False, **kwargs)
 
 
-def require_module(name: str, what: str) -> Any:
-    """Import ``name`` (onnxruntime, openvino, …) or say which extra provides it."""
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ImportError as err:
-        raise RuntimeError(f"{what} needs the package {name!r}, part of cnnzoo's 'deploy' extra: "
-                           f"{DEPLOY_EXTRA_HELP} ({err})") from err
-
-
 def onnx_to_openvino(onnx_path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Any:
     """An ``openvino.Model`` converted by OpenVINO's converter from an ONNX file; with ``input_shape``
     the input is fixed to that shape (OpenVINO plans memory once for a static shape)."""
     ov = require_module("openvino", "OpenVINO export and inference")
-    with _quiet():
+    with quiet():
         model = ov.convert_model(str(onnx_path))
     if input_shape is not None:
         model.reshape({model.inputs[0]: ov.PartialShape(list(input_shape))})
@@ -304,7 +274,7 @@ def export_model(
     result = ExportResult(path=Path(path), format=format, input_shape=tuple(input_shape), dynamic_batch=dynamic_batch)
 
     def write(tmp: str) -> None:
-        with _quiet():
+        with quiet():
             if format == "onnx":
                 _export_onnx(model, x, Path(tmp), dynamic_batch, exporter, opset)
             elif format == "openvino":

@@ -37,10 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.analysis.latency import measure_latency, round_order
-from cnnzoo.checkpoint import CheckpointHeader, header_for, load_checkpoint, write_text
+from cnnzoo.checkpoint import CheckpointHeader, header_for, load_checkpoint
 from cnnzoo.device import device_name, native_bf16
 from cnnzoo.factory import create_model
+from cnnzoo.files import write_text
 from cnnzoo.inference.quantize import Int8Check, Int8Data, int8_data, int8_top1, normalized, quantize_onnx
 from cnnzoo.inference.runtimes import (
     DEPLOY_DTYPES,
@@ -55,6 +55,7 @@ from cnnzoo.inference.runtimes import (
 )
 from cnnzoo.registry import model_info
 from cnnzoo.tables import format_table, plural
+from cnnzoo.timing import measure_latency, round_order
 from cnnzoo.train.sources import trained_on
 from cnnzoo.weights import shipped_models
 
@@ -402,7 +403,7 @@ def _close_to_fastest(latency: dict[tuple[str, str], float]) -> list[tuple[str, 
 def _measure_all(engines: dict[tuple[str, str], Engine], cands: dict[tuple[str, str], Candidate],
                  input_shape: tuple[int, ...], measure: Measure, rounds: int) -> None:
     """Interleaved rounds so that a noisy neighbour slows every candidate alike, in a balanced order
-    (:func:`~cnnzoo.analysis.latency.round_order`: no candidate always first, or always right after the
+    (:func:`~cnnzoo.timing.round_order`: no candidate always first, or always right after the
     same other one); each candidate's calls pooled over the rounds and ranked by :func:`race_latency`.
     A close call (candidates within :data:`CLOSE_CALL` of the fastest) gets as many rounds again among
     those candidates only."""
@@ -530,7 +531,7 @@ def deploy(
         val_images: int8 only: validation images scored by the guard (default: the whole split).
         candidates: ``(runtime, dtype)`` pairs for ``"auto"`` instead of :func:`auto_candidates`.
         measure: ``measure(engine, x) -> ms``, one time or each call's (default: :func:`default_measure`,
-            every call of :func:`cnnzoo.analysis.latency.measure_latency`); replace it to choose without timing.
+            every call of :func:`cnnzoo.timing.measure_latency`); replace it to choose without timing.
         rounds: interleaved timing rounds of ``"auto"`` (all calls pooled, ranked by :func:`race_latency`).
 
     Returns:

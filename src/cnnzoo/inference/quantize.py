@@ -39,7 +39,7 @@ from torch import nn
 
 from cnnzoo.data import ImageData
 from cnnzoo.data.config import resolve_data_config
-from cnnzoo.export import _quiet, require_module
+from cnnzoo.optional import quiet, require_module
 from cnnzoo.tables import plural
 from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.evaluation import evaluate
@@ -208,7 +208,7 @@ def quantize_onnx(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
     # batch norm's scale, as in pre-activation ResNets): expected, and not the user's to act on
     root.setLevel(logging.ERROR)
     try:
-        with _quiet():
+        with quiet():
             # shape inference and graph fusions (batch norm into conv, …) before choosing where to quantise
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
             quantize_static(str(pre), str(out), _Reader(name, x, batch), quant_format=QuantFormat.QDQ,

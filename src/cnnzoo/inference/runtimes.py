@@ -15,7 +15,7 @@ with one float32 NCHW batch, returning the logits:
   ONNX file runs as int8. numpy in and out.
 
 ONNX Runtime and OpenVINO are the ``deploy`` extra (``pip install 'cnnzoo[deploy]'``): without them a
-clear error names it (:func:`cnnzoo.export.require_module`).
+clear error names it (:func:`cnnzoo.optional.require_module`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.export import _ov_core, _quiet, require_module, save_openvino
+from cnnzoo.export import _ov_core, save_openvino
 from cnnzoo.inference.optimize import optimize_for_inference
+from cnnzoo.optional import quiet, require_module
 
 __all__ = ["RUNTIMES", "DEPLOY_DTYPES", "TorchBackend", "OnnxRuntimeBackend", "OpenVinoBackend", "write_onnx",
            "openvino_native_bf16", "runtime_available"]
@@ -74,7 +75,7 @@ def write_onnx(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int
     path = Path(path)
     x = torch.randn(*input_shape)
     model = model.eval()
-    with _quiet():
+    with quiet():
         try:
             # the legacy exporter prints the whole graph (C++, to stdout) when an operator is unsupported
             with _native_output_silenced():
@@ -205,7 +206,7 @@ class OpenVinoBackend:
         if shape not in self._compiled:
             model = self.model.clone()
             model.reshape({model.inputs[0]: self.ov.PartialShape(list(shape))})
-            with _quiet():
+            with quiet():
                 compiled = self.core.compile_model(model, "CPU", self.config)
             self._compiled[shape] = compiled.create_infer_request()
         return self._compiled[shape]

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from cnnzoo._files import read_yaml
+from cnnzoo.files import read_yaml
 from cnnzoo.layers.activations import get_act_layer
 from cnnzoo.layers.inverted_residual import BlockOptions, Stage, batch_norm, round_channels
 from cnnzoo.models._mbconv_net import MBConvNet

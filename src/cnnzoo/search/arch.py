@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.checkpoint import write_text
 from cnnzoo.factory import create_model
+from cnnzoo.files import write_text
 from cnnzoo.models.mbconv import dump_arch
+from cnnzoo.optional import require_optuna
 from cnnzoo.registry import model_info
-from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, Measured, measure_cost, measure_costs, train_candidate
 from cnnzoo.search.latency import check_runtime
 from cnnzoo.search.objectives import mnasnet_reward, pareto_front, training_aware_reward

@@ -1,7 +1,7 @@
 """Latency of a candidate on the runtime it will ship on, at the deployment resolution (MnasNet §3:
 measured on the real device, not estimated from FLOPs).
 
-``torch`` is timed here with :func:`cnnzoo.analysis.latency.measure_latency`; ``onnxruntime`` and
+``torch`` is timed here with :func:`cnnzoo.timing.measure_latency`; ``onnxruntime`` and
 ``openvino`` go through :func:`cnnzoo.inference.deploy`, which returns an engine callable on tensors.
 The timing is deploy's: several rounds, every call pooled, the lower quartile as the latency
 (:func:`cnnzoo.inference.engine.race_latency`: on a shared CPU interference only adds time), with the
@@ -16,15 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.analysis.latency import measure_latency, round_order
-from cnnzoo.export import require_module
-from cnnzoo.inference import deploy
+from cnnzoo.inference import RUNTIMES, deploy
 from cnnzoo.inference.engine import race_latency
+from cnnzoo.optional import require_module
+from cnnzoo.timing import measure_latency, round_order
 
 __all__ = ["RUNTIMES", "check_runtime", "model_latency", "latency_stats"]
-
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-
 
 def check_runtime(runtime: str) -> None:
     """A ``ValueError`` for an unknown runtime, a ``RuntimeError`` when it cannot be used here — before a
@@ -46,7 +43,7 @@ def latency_stats(models: dict[str, nn.Module], runtime: str = "torch", img_size
                   ) -> dict[str, dict[str, Any]]:
     """Latency (ms) of one forward pass of ``batch`` images of ``img_size``² on ``runtime``, for each model.
 
-    The models are timed in ``rounds`` interleaved rounds (:func:`~cnnzoo.analysis.latency.round_order`)
+    The models are timed in ``rounds`` interleaved rounds (:func:`~cnnzoo.timing.round_order`)
     of ``repeats`` calls each, every call pooled: ``latency_ms`` is their lower quartile
     (:func:`~cnnzoo.inference.engine.race_latency`, what deploy ranks by), ``median_ms`` and ``q3_ms``
     show the spread, ``calls`` how many were timed."""

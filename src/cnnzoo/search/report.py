@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.checkpoint import atomic_write, write_text
+from cnnzoo.files import atomic_write, write_text
 from cnnzoo.search.objectives import pareto_front
 from cnnzoo.tables import format_table
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.checkpoint import write_text
 from cnnzoo.factory import create_model, scalable_models, scale_model
+from cnnzoo.files import write_text
+from cnnzoo.optional import require_optuna
 from cnnzoo.registry import model_info
-from cnnzoo.search._deps import require_optuna
 from cnnzoo.search.candidate import Deployment, measure_cost, train_candidate
 from cnnzoo.search.latency import check_runtime
 from cnnzoo.search.objectives import coefficient_grid, flops_ratio

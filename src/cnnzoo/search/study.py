@@ -33,9 +33,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cnnzoo.search._deps import require_optuna
+from cnnzoo.files import write_csv
+from cnnzoo.optional import require_optuna
 from cnnzoo.search.report import trial_rows
-from cnnzoo.train.report import write_csv
 
 __all__ = ["open_study", "finished_trials", "run_study", "TrialProgress", "StudyRun", "Deadline", "TimeLimit",
            "check_storage", "check_out_dir", "fail_stale_trials", "recorded", "seed_per_trial", "worker_name",

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cnnzoo._files import read_yaml
 from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device, usable_cores
+from cnnzoo.files import read_yaml
 from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS
 
 __all__ = ["TrainConfig", "Setting", "settings", "check_setting", "load_recipe", "list_recipes", "recipe_path",

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from cnnzoo import tables
-from cnnzoo.checkpoint import atomic_write
+from cnnzoo.files import atomic_write
 
-__all__ = ["write_csv", "plot_curves", "plot_confusion", "confusion_figure", "format_table", "confusion_table"]
-
-
-def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` (dicts; the columns in order of first appearance) as CSV, atomically: a reader, or a
-    kill, never sees half a file. No rows: nothing is written."""
-    if not rows:
-        return
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+__all__ = ["plot_curves", "plot_confusion", "confusion_figure", "format_table", "confusion_table"]
 
 
 def _plt():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.checkpoint import atomic_write
+from cnnzoo.files import atomic_write
 from cnnzoo.train.ema import ModelEMA
 
 __all__ = ["RunState", "rng_state", "set_rng_state", "save_state", "load_state"]

@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 
-from cnnzoo.checkpoint import CheckpointHeader, read_header, remove_stale_temps, save_state_dict, write_text
+from cnnzoo.checkpoint import CheckpointHeader, read_header, save_state_dict
+from cnnzoo.files import remove_stale_temps, write_bytes, write_csv, write_text
 from cnnzoo.tables import plural
 from cnnzoo.train.evaluation import TOP5_MIN_CLASSES, EvalResult, format_top5
-from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves, write_csv
+from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves
 from cnnzoo.train.state import RunState
 from cnnzoo.train.tensorboard import EventWriter, read_events
 
@@ -71,9 +72,7 @@ class RunWriter:
         if previous is None:
             path.unlink(missing_ok=True)
         else:
-            from cnnzoo.checkpoint import atomic_write
-
-            atomic_write(path, lambda tmp: Path(tmp).write_bytes(previous))
+            write_bytes(path, previous)
         return True
 
     def remove_stale_tmp(self) -> list[Path]:
