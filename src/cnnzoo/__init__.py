@@ -7,6 +7,7 @@ from cnnzoo.data.config import resolve_data_config
 from cnnzoo.factory import create_model, scale_model
 from cnnzoo.inference import deploy, optimize_for_inference
 from cnnzoo.registry import ModelInfo, list_models, model_info, register_model
+from cnnzoo.train.transfer import freeze, param_groups
 from cnnzoo.zoo import zoo_table
 
 __all__ = [
@@ -15,11 +16,13 @@ __all__ = [
     "count_params",
     "create_model",
     "deploy",
+    "freeze",
     "list_models",
     "load_checkpoint",
     "load_weights",
     "model_info",
     "optimize_for_inference",
+    "param_groups",
     "register_model",
     "resolve_data_config",
     "save_checkpoint",

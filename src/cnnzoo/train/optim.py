@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from cnnzoo.train.transfer import param_groups
+
 __all__ = ["RMSpropTF", "create_optimizer", "create_scheduler", "lr_multiplier"]
 
 
@@ -55,19 +57,12 @@ class RMSpropTF(torch.optim.Optimizer):
         return loss
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    # No weight decay on biases and normalisation parameters (1-D tensors), as in the recipes.
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
-
-
 def create_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float = 0.0,
-                     momentum: float = 0.9) -> torch.optim.Optimizer:
-    """``sgd`` (Nesterov), ``rmsprop_tf`` (TensorFlow RMSProp), ``rmsprop`` (PyTorch's) or ``adamw``."""
-    groups = _param_groups(model, weight_decay)
+                     momentum: float = 0.9, layer_decay: float | None = None,
+                     head_lr_mult: float = 1.0) -> torch.optim.Optimizer:
+    """``sgd`` (Nesterov), ``rmsprop_tf`` (TensorFlow RMSProp), ``rmsprop`` (PyTorch's) or ``adamw``, over the
+    trainable parameters grouped by :func:`cnnzoo.train.transfer.param_groups`."""
+    groups = param_groups(model, lr, weight_decay, layer_decay, head_lr_mult)
     name = name.lower()
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
