@@ -101,6 +101,13 @@ class TrainConfig:
     decay_rate: float = _s(0.97, "exponential schedule: factor per decay_epochs", gt=0, le=1)
     decay_epochs: float = _s(2.4, "exponential schedule: epochs per decay", gt=0)
     clip_grad: float = _s(0.0, "clip the global gradient norm to this value (Inception v3: 2.0; 0 = off)", ge=0)
+    # fine-tuning (cnnzoo.freeze / cnnzoo.param_groups: stem, stages and head from the model's feature_info)
+    freeze: str | None = _s(None, "freeze the stem and the first N stages (0: the stem only), or 'backbone': only "
+                                  "the classifier trains (a linear probe)")
+    freeze_bn: bool = _s(False, "keep every batch-norm layer's running statistics fixed (eval mode while training)")
+    layer_decay: float | None = _s(None, "layer-wise learning-rate decay D: each stage from the head down gets the "
+                                         "rate × D once more (ConvNeXt/BEiT style; default: off)", gt=0, le=1)
+    head_lr_mult: float = _s(1.0, "multiplier of the classifier's learning rate", gt=0)
     # regularisation
     label_smoothing: float = _s(0.0, "label smoothing ε", ge=0, lt=1)
     whiten_stem: bool = _s(False, "first convolution = frozen patch-whitening transform of the training images")
@@ -280,6 +287,11 @@ def check_setting(name: str, value: Any) -> Any:
         if not isinstance(value, (int, float) if s.type is float else int) or not math.isfinite(value):
             raise bad
         value = s.type(value)
+    elif name == "freeze":  # a number of stages or "backbone"
+        value = str(value).strip().lower() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+        if value is None or not (value == "backbone" or value.isdigit()):
+            raise ValueError(f"freeze: expected a number of stages >= 0 or 'backbone', got {shown}")
+        value = value if value == "backbone" else str(int(value))
     elif s.type is str:
         if not isinstance(value, str):
             raise bad

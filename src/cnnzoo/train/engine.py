@@ -35,6 +35,7 @@ from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.evaluation import EvalResult, evaluate, format_top5
 from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
+from cnnzoo.train.transfer import freeze
 from cnnzoo.train.run_dir import RunDirInUseError, RunDirLock, check_in_use, check_new_run, check_resumable
 from cnnzoo.train.sources import RunData, load_run_data
 from cnnzoo.train.state import RunState
@@ -78,6 +79,12 @@ def _ranks_identical(model: nn.Module) -> bool:
     return bool(same.item())
 
 
+def _lr_factor(opt: torch.optim.Optimizer) -> float:
+    """The schedule's current multiplier (groups may have their own rates: layer decay, head multiplier)."""
+    g = opt.param_groups[0]
+    return g["lr"] / g.get("initial_lr", g["lr"])
+
+
 def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distributed: bool) -> RunState:
     _seed_all(cfg.seed)
     model = create_model(cfg.model, num_classes=data.train.num_classes, in_chans=data.in_chans,
@@ -85,6 +92,9 @@ def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distribu
                          **dict(cfg.model_kwargs, **({"arch": cfg.arch} if cfg.arch else {})))
     if distributed and cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.freeze is not None or cfg.freeze_bn:
+        freeze(model, None if cfg.freeze is None else cfg.freeze if cfg.freeze == "backbone" else int(cfg.freeze),
+               bn=cfg.freeze_bn)
     model = model.to(device)
     if cfg.whiten_stem:  # set from the data, then frozen; a resumed run loads the same weights back
         x = to_float(data.train.sample(10_000), data.img_size)
@@ -94,7 +104,8 @@ def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distribu
         model = model.to(memory_format=torch.channels_last)
     ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
     steps = data.train.steps_per_epoch
-    opt = create_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
+    opt = create_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay,
+                           cfg.head_lr_mult)
     sched = create_scheduler(opt, cfg.schedule, steps * cfg.epochs, steps, cfg.warmup_epochs,
                              **dict(step_epochs=cfg.step_epochs, gamma=cfg.gamma, decay_rate=cfg.decay_rate,
                                     decay_epochs=cfg.decay_epochs) if cfg.schedule in ("step", "exponential") else {})
@@ -250,7 +261,7 @@ def _run(cfg: TrainConfig, data: RunData, state: RunState, net: nn.Module, write
             evaluated = epoch + 1 == cfg.epochs or (cfg.eval_every > 0 and (epoch + 1) % cfg.eval_every == 0)
             nan = float("nan")
             res = evaluate(model, data.test, data.img_size, **ev) if evaluated else None
-            row = dict(epoch=epoch + 1, lr=state.optimizer.param_groups[0]["lr"], img_size=stats.img_size,
+            row = dict(epoch=epoch + 1, lr=cfg.lr * _lr_factor(state.optimizer), img_size=stats.img_size,
                        train_loss=stats.loss, train_acc=stats.acc, test_loss=res.loss if res else nan,
                        test_top1=res.top1 if res else nan, test_top5=res.top5 if res else nan,
                        img_per_s=stats.images / max(stats.seconds, 1e-9), data_wait_s=stats.data_seconds,

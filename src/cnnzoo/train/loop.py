@@ -15,6 +15,7 @@ from cnnzoo.train.batches import BatchSource, to_float
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.losses import compute_loss, split_outputs
 from cnnzoo.train.state import RunState
+from cnnzoo.train.transfer import bn_eval
 
 __all__ = ["EpochStats", "NonFiniteLossError", "train_one_epoch", "stage_settings", "set_dropout"]
 
@@ -83,6 +84,7 @@ def train_one_epoch(state: RunState, net: nn.Module, source: BatchSource, cfg: T
     done_steps = epoch * steps
     opt, sched, scaler, ema = state.optimizer, state.scheduler, state.scaler, state.ema
     net.train()
+    bn_eval(state.model)  # --freeze-bn: batch-norm statistics stay fixed
     t0 = time.time()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
     bar = None

@@ -70,8 +70,10 @@ def param_stages(model: nn.Module) -> dict[str, int]:
     return out
 
 
-def _check_stages(model: nn.Module, stages: int | str) -> int:
+def _check_stages(model: nn.Module, stages: int | str | None) -> int:
     n = num_stages(model)
+    if stages is None:
+        return -1
     if stages == "backbone":
         return n
     if isinstance(stages, bool) or not isinstance(stages, int) or not 0 <= stages <= n:
@@ -80,13 +82,13 @@ def _check_stages(model: nn.Module, stages: int | str) -> int:
     return stages
 
 
-def freeze(model: nn.Module, stages: int | Literal["backbone"] = "backbone", bn: bool = False) -> list[str]:
+def freeze(model: nn.Module, stages: int | Literal["backbone"] | None = "backbone", bn: bool = False) -> list[str]:
     """Stop training the early layers of ``model`` in place; return the names of the frozen parameters.
 
     Args:
         stages: ``N`` freezes the stem and the first ``N`` stages (0: the stem only; see
             :func:`num_stages`); ``"backbone"`` freezes everything but the classifier (a linear probe).
-            More stages than the model has is a ``ValueError``.
+            More stages than the model has is a ``ValueError``; ``None`` freezes no parameter (with ``bn``).
         bn: also keep every batch-norm layer's running statistics fixed (its affine parameters still train
             unless frozen): the layers are put in eval mode now and must be put back after every
             ``model.train()`` with :func:`bn_eval`, which the trainer does.
