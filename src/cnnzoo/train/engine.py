@@ -35,10 +35,10 @@ from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.evaluation import EvalResult, evaluate, format_top5
 from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
-from cnnzoo.train.transfer import freeze
 from cnnzoo.train.run_dir import RunDirInUseError, RunDirLock, check_in_use, check_new_run, check_resumable
 from cnnzoo.train.sources import RunData, load_run_data
 from cnnzoo.train.state import RunState
+from cnnzoo.train.transfer import freeze
 from cnnzoo.train.whitening import first_conv, patch_whitening_
 from cnnzoo.train.writer import RunWriter
 
