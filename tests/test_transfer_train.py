@@ -31,10 +31,10 @@ def test_train_linear_probe_changes_only_the_head(tmp_path, capsys):
     assert (cfg["freeze"], cfg["freeze_bn"], cfg["layer_decay"], cfg["head_lr_mult"]) == ("backbone", True, 0.5, 2.0)
 
 
-@needs_fmnist
-def test_train_freeze_beyond_the_stages_fails_before_the_run_directory(tmp_path, capsys):
-    args = ["train", "--model", "fashion_cnn", "--img-size", "12", "--epochs", "1", "--train-subset", "100",
-            "--test-subset", "50", "--freeze", "7", "--out-dir", str(tmp_path), "--name", "bad"]
+def test_train_freeze_beyond_the_stages_fails_before_the_data_and_the_run_directory(tmp_path, capsys):
+    # checked first: the data directory does not even exist
+    args = ["train", "--model", "fashion_cnn", "--data", str(tmp_path / "nowhere"), "--img-size", "12",
+            "--epochs", "1", "--freeze", "7", "--out-dir", str(tmp_path), "--name", "bad"]
     assert main(args) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == ("cnnzoo train: error: cannot freeze 7 stages of FashionCNN: it has a stem and 2 stages; "

@@ -85,6 +85,18 @@ def _lr_factor(opt: torch.optim.Optimizer) -> float:
     return g["lr"] / g.get("initial_lr", g["lr"])
 
 
+def _freeze_stages(cfg: TrainConfig) -> int | str | None:
+    return None if cfg.freeze is None else cfg.freeze if cfg.freeze == "backbone" else int(cfg.freeze)
+
+
+def _check_freeze(cfg: TrainConfig) -> None:
+    """``--freeze N`` beyond the model's stages fails here, on a ``meta`` copy, before the data is read."""
+    if cfg.freeze not in (None, "backbone"):
+        model = create_model(cfg.model, device="meta",
+                             **dict(cfg.model_kwargs, **({"arch": cfg.arch} if cfg.arch else {})))
+        freeze(model, _freeze_stages(cfg))
+
+
 def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distributed: bool) -> RunState:
     _seed_all(cfg.seed)
     model = create_model(cfg.model, num_classes=data.train.num_classes, in_chans=data.in_chans,
@@ -93,8 +105,7 @@ def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distribu
     if distributed and cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if cfg.freeze is not None or cfg.freeze_bn:
-        freeze(model, None if cfg.freeze is None else cfg.freeze if cfg.freeze == "backbone" else int(cfg.freeze),
-               bn=cfg.freeze_bn)
+        freeze(model, _freeze_stages(cfg), bn=cfg.freeze_bn)
     model = model.to(device)
     if cfg.whiten_stem:  # set from the data, then frozen; a resumed run loads the same weights back
         x = to_float(data.train.sample(10_000), data.img_size)
@@ -116,6 +127,7 @@ def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distribu
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) a training described by ``cfg``; returns the final report (also saved as report.json)."""
     cfg.validate()
+    _check_freeze(cfg)
     rank, local_rank, world = _dist()
     distributed, is_main = world > 1, rank == 0
     device = pick_device(cfg, local_rank)
