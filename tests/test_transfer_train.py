@@ -44,7 +44,7 @@ def test_train_freeze_beyond_the_stages_fails_before_the_data_and_the_run_direct
 
 def test_freeze_and_layer_decay_settings_are_checked():
     for bad in ("all", "-1", "1.5", True):
-        with pytest.raises(ValueError, match=r"freeze: expected a number of stages >= 0 or 'backbone'"):
+        with pytest.raises(ValueError, match=r"freeze: expected a number of stages >= 0, backbone or none, got"):
             TrainConfig(freeze=bad)
     assert TrainConfig(freeze=2).freeze == "2" and TrainConfig(freeze="Backbone").freeze == "backbone"
     with pytest.raises(ValueError, match="layer_decay"):

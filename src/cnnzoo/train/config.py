@@ -208,6 +208,8 @@ class Setting:
 
     def expected(self) -> str:
         """What the setting accepts, in words."""
+        if self.name == "freeze":
+            return "a number of stages >= 0, backbone or none"
         what = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
                 dict: "a mapping"}[self.type]
         if self.choices:
@@ -290,7 +292,7 @@ def check_setting(name: str, value: Any) -> Any:
     elif name == "freeze":  # a number of stages or "backbone"
         value = str(value).strip().lower() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
         if value is None or not (value == "backbone" or value.isdigit()):
-            raise ValueError(f"freeze: expected a number of stages >= 0 or 'backbone', got {shown}")
+            raise bad
         value = value if value == "backbone" else str(int(value))
     elif s.type is str:
         if not isinstance(value, str):
