@@ -252,3 +252,18 @@ def test_sigint_to_a_training_process_ends_with_one_line(tmp_path):
     assert err == (f"cnnzoo train: interrupted; saved {run_dir / 'last.state.pt'} at epoch {epoch} of 100000; "
                    f"resume with: cnnzoo train --resume {run_dir}\n")
     assert not (run_dir / LOCK_NAME).exists()
+
+
+def test_a_run_saved_with_more_workers_than_this_machine_allows_resumes_with_the_default(tmp_path):
+    """``workers`` is a setting of the machine, not of the run: a config.yaml written on a larger machine
+    resumes here with this machine's default, and says so, instead of refusing the run."""
+    from cnnzoo.train.config import MAX_WORKERS, load_run_config
+
+    saved = tmp_path / "config.yaml"
+    saved.write_text(f"model: lenet5\nepochs: 3\nworkers: {MAX_WORKERS + 1}\n")
+    with pytest.warns(UserWarning, match=f"workers {MAX_WORKERS + 1} is more than this machine allows"):
+        cfg = load_run_config(saved)
+    assert cfg.workers is None and cfg.epochs == 3
+    saved.write_text("model: lenet5\nworkers: -1\n")
+    with pytest.raises(ValueError, match="workers: expected"):
+        load_run_config(saved)

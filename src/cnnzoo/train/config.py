@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cnnzoo._warn import warn_user
 from cnnzoo.device import PRECISIONS, parse_dtype, precision_name, resolve_device, usable_cores
 from cnnzoo.files import read_yaml
 from cnnzoo.limits import MAX_IMG_SIZE, MAX_IN_CHANS
@@ -357,6 +358,10 @@ def load_run_config(path: str | os.PathLike) -> TrainConfig:
         if not isinstance(key, str) or key not in _SETTINGS:
             name = repr(key) if isinstance(key, str) and key.isidentifier() and len(key) <= 40 else "a key"
             raise ValueError(f"{path}: unknown setting {name}; expected {expected}")
+        if key == "workers" and type(value) is int and value > MAX_WORKERS:  # saved on a machine with more cores
+            warn_user(f"{path}: workers {value} is more than this machine allows ({MAX_WORKERS}); the default is "
+                      f"used (--workers N sets it)")
+            continue
         try:
             setattr(cfg, key, check_setting(key, value))
         except ValueError:
