@@ -234,7 +234,9 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path, monkeypatch):
 
 @needs_fmnist
 @pytest.mark.slow
-def test_sigint_to_a_training_process_ends_with_one_line(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_to_a_training_process_ends_with_one_line(tmp_path, signum):
+    """Ctrl-C, and SIGTERM (kill, a scheduler stopping the job), end a run with one line and no lock left."""
     run_dir = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "cnnzoo", "train", *TINY_ARGS, "--epochs", "100000",
                              "--out-dir", str(tmp_path), "--name", "r"],
@@ -242,7 +244,7 @@ def test_sigint_to_a_training_process_ends_with_one_line(tmp_path):
     try:
         while proc.poll() is None and not (run_dir / "last.state.pt").is_file():
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
