@@ -202,7 +202,7 @@ def test_run_writer_writes_nothing_when_disabled(tmp_path):
 
 
 def test_uncompressed_fashion_mnist_is_recognised_as_fashion_mnist(tmp_path):
-    from cnnzoo.train.engine import load_run_data
+    from cnnzoo.train.sources import load_run_data
     from tests.test_data import _fake_fashion_mnist
 
     root = _fake_fashion_mnist(tmp_path, gz=False)

@@ -13,7 +13,7 @@ import platform
 
 import torch
 
-__all__ = ["PRECISIONS", "parse_dtype", "precision_name", "resolve_device", "default_device", "device_name",
+__all__ = ["PRECISIONS", "parse_dtype", "precision_name", "resolve_device", "device_name",
            "native_bf16", "bf16_emulation_warning", "autocast", "usable_cores"]
 
 #: the precision vocabulary: names users write, in the order shown in help texts
@@ -108,11 +108,6 @@ def device_name(device: torch.device) -> str:
 def precision_name(dtype: str | torch.dtype | None) -> str:
     """The vocabulary's name (``"fp32"``, ``"bf16"``, ``"fp16"``) of a precision given in any accepted form."""
     return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[parse_dtype(dtype)]
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def autocast(device: torch.device, precision: str | torch.dtype | None) -> contextlib.AbstractContextManager:

@@ -18,10 +18,10 @@ from cnnzoo.data.folder import IMAGE_EXTENSIONS
 from cnnzoo.device import resolve_device
 from cnnzoo.files import write_text
 from cnnzoo.registry import model_info
-from cnnzoo.tables import plural
+from cnnzoo.tables import confusion_table, format_table, plural
 from cnnzoo.train import evaluate
 from cnnzoo.train.evaluation import format_top5
-from cnnzoo.train.report import confusion_table, format_table, plot_confusion
+from cnnzoo.train.report import plot_confusion
 from cnnzoo.train.sources import eval_data, trained_on
 from cnnzoo.weights import pretrained_dir, pretrained_path, shipped_models
 

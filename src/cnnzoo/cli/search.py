@@ -93,7 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="zoo models trained with the same proxy budget and measured on the same runtime, "
                         "e.g. mobilenet_v3_large,mnasnet_a1,efficientnet_b0")
     _common(a, "runs/search/arch")
-    a.set_defaults(handler=_arch, trials_default=20)
+    a.set_defaults(handler=_arch)
     s = ss.add_parser("scaling", help="EfficientNet's grid search of (alpha, beta, gamma) at phi = 1")
     s.add_argument("--base", required=True, help="a scalable model (cnnzoo.factory.scalable_models())")
     s.add_argument("--arch", help="stage-table YAML when the base is mbconv")

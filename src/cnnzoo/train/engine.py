@@ -28,22 +28,20 @@ from cnnzoo.checkpoint import header_for
 from cnnzoo.device import bf16_emulation_warning, resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.tables import plural
-from cnnzoo.train.augment import BatchAugment
 from cnnzoo.train.batches import InMemoryBatches, to_float
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.ema import ModelEMA
 from cnnzoo.train.evaluation import EvalResult, evaluate, format_top5
-from cnnzoo.train.loop import NonFiniteLossError, train_one_epoch
+from cnnzoo.train.loop import train_one_epoch
 from cnnzoo.train.optim import create_optimizer, create_scheduler
-from cnnzoo.train.run_dir import RunDirInUseError, RunDirLock, check_in_use, check_new_run, check_resumable
+from cnnzoo.train.run_dir import RunDirLock, check_in_use, check_new_run, check_resumable
 from cnnzoo.train.sources import RunData, load_run_data
 from cnnzoo.train.state import RunState
 from cnnzoo.train.transfer import freeze
 from cnnzoo.train.whitening import first_conv, patch_whitening_
 from cnnzoo.train.writer import RunWriter
 
-__all__ = ["train", "evaluate", "EvalResult", "NonFiniteLossError", "RunData", "load_run_data", "pick_device",
-           "RunInterrupted", "RunDirInUseError"]
+__all__ = ["train", "pick_device", "RunInterrupted"]
 
 
 def _dist() -> tuple[int, int, int]:
@@ -151,7 +149,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             resume = restart = True  # a run that completed no epoch: it starts from the beginning
     elif is_main:
         check_new_run(run_dir)
-    BatchAugment(cfg.crop_padding, cfg.flip, cfg.policy, cfg.ra_n, cfg.ra_m, cfg.erasing, cfg.mixup, cfg.cutmix)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if distributed:

@@ -8,10 +8,9 @@ from typing import Any
 
 import torch
 
-from cnnzoo import tables
 from cnnzoo.files import atomic_write
 
-__all__ = ["plot_curves", "plot_confusion", "confusion_figure", "format_table", "confusion_table"]
+__all__ = ["plot_curves", "plot_confusion", "confusion_figure"]
 
 
 def _plt():
@@ -82,12 +81,3 @@ def plot_confusion(path: str | os.PathLike, cm: torch.Tensor, classes: list[str]
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
-
-def format_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table (for ``report.md``), by :func:`cnnzoo.tables.format_table`."""
-    return tables.format_table(headers, rows, markdown=True)
-
-
-def confusion_table(cm: torch.Tensor, classes: list[str]) -> str:
-    """The confusion matrix as a Markdown table, by :func:`cnnzoo.tables.confusion_table`."""
-    return tables.confusion_table(cm, classes, markdown=True)

@@ -20,9 +20,9 @@ import yaml
 
 from cnnzoo.checkpoint import CheckpointHeader, read_header, save_state_dict
 from cnnzoo.files import remove_stale_temps, write_bytes, write_csv, write_text
-from cnnzoo.tables import plural
+from cnnzoo.tables import confusion_table, format_table, plural
 from cnnzoo.train.evaluation import TOP5_MIN_CLASSES, EvalResult, format_top5
-from cnnzoo.train.report import confusion_table, format_table, plot_confusion, plot_curves
+from cnnzoo.train.report import plot_confusion, plot_curves
 from cnnzoo.train.state import RunState
 from cnnzoo.train.tensorboard import EventWriter, read_events
 
@@ -178,14 +178,15 @@ class RunWriter:
             [[r["epoch"], f"{r['lr']:.2e}", r["train_loss"], r["train_acc"], r["test_loss"], r["test_top1"]]
              + ([r["test_top5"]] if top5 else []) + ([r["ema_top1"]] if ema else [])
              + [f"{r['img_per_s']:.0f}", f"{r['epoch_time_s']:.0f}"]
-             for r in history])
+             for r in history], markdown=True)
         if not self.enabled:
             return table
         self.close()
         plot_curves(self.run_dir / "curves.png", history, title, split)
         plot_confusion(self.run_dir / "confusion.png", final.confusion, classes,
                        f"{report['model']}: {split} top-1 {final.top1:.2f}%")
-        per_class = format_table(["class", "accuracy %"], [[c, a] for c, a in report["per_class"].items()])
+        per_class = format_table(["class", "accuracy %"], [[c, a] for c, a in report["per_class"].items()],
+                                 markdown=True)
         text = (f"# {title}\n\n{table}\n\n"
                 f"Final {split} top-1 {final.top1:.2f}%{format_top5(final.top5, ' (top-5 {:.2f}%)')}"
                 + (f", EMA {final_ema.top1:.2f}%" if final_ema else "")
@@ -194,7 +195,7 @@ class RunWriter:
                 + (f" Skipped {plural(n, 'image')} that could not be decoded (listed in report.json)."
                    if (n := report.get("skipped_images", {}).get("count")) else "") + "\n\n"
                 f"## Per class\n\n{per_class}\n\n## Confusion matrix\n\n"
-                f"{confusion_table(final.confusion, classes)}\n")
+                f"{confusion_table(final.confusion, classes, markdown=True)}\n")
         write_text(self.run_dir / "report.md", text)
         write_text(self.run_dir / "report.json", json.dumps(report, indent=1))
         return table
