@@ -87,3 +87,25 @@ def test_pretrained_setting_takes_a_recipes_true():
     assert TrainConfig(pretrained="runs/a").pretrained == "runs/a"
     with pytest.raises(ValueError, match="pretrained"):
         TrainConfig(pretrained=3)
+
+
+@needs_fmnist
+def test_stem_adapted_to_three_channels_and_a_resume_does_not_load_the_weights_again(tmp_path, capsys):
+    src = ["train", "--model", "fashion_cnn", *_TINY, "--train-subset", "40", "--test-subset", "20",
+           "--out-dir", str(tmp_path), "--name", "src"]
+    assert main(src) == 0, capsys.readouterr().err
+    data = _folder(tmp_path / "data")
+    weights = tmp_path / "copy.safetensors"
+    weights.write_bytes((tmp_path / "src" / "best.safetensors").read_bytes())
+    capsys.readouterr()
+    tune = ["train", "--model", "fashion_cnn", "--data", str(data), "--in-chans", "3", *_TINY,
+            "--pretrained", str(weights), "--freeze", "backbone", "--freeze-bn", "true",
+            "--out-dir", str(tmp_path), "--name", "tune"]
+    assert main(tune) == 0, capsys.readouterr().err
+    assert f"weights: {weights} (cnnzoo layout); stem adapted to 3 input channels" in capsys.readouterr().out
+    conv = "features.0.0.weight"
+    source, tuned = load_file(weights)[conv], load_file(tmp_path / "tune" / "last.safetensors")[conv]
+    assert torch.allclose(tuned, source.repeat(1, 3, 1, 1) / 3)  # the documented rule: tiled, × c / in_chans
+    weights.unlink()  # a resume starts from its resume state, not from --pretrained
+    assert main(["train", "--resume", str(tmp_path / "tune"), "--epochs", "2"]) == 0, capsys.readouterr().err
+    assert "weights:" not in capsys.readouterr().out
