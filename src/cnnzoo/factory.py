@@ -87,7 +87,8 @@ def create_model(
     if path is not None:
         report = load_weights(model, path, model_name=name)
         cfg = dataclasses.asdict(header) if header is not None else {}
-        model.pretrained_cfg = dict(cfg, file=str(path), layout=report.layout)
+        model.pretrained_cfg = dict(cfg, file=str(path), layout=report.layout, reinitialized=report.reinitialized,
+                                    adapted=report.adapted, source_classes=report.source_classes)
     if features_only:
         model = FeatureExtractor(model, out_indices=out_indices)
     return model

@@ -102,6 +102,11 @@ class TrainConfig:
     decay_rate: float = _s(0.97, "exponential schedule: factor per decay_epochs", gt=0, le=1)
     decay_epochs: float = _s(2.4, "exponential schedule: epochs per decay", gt=0)
     clip_grad: float = _s(0.0, "clip the global gradient norm to this value (Inception v3: 2.0; 0 = off)", ge=0)
+    pretrained: str | None = _s(None, "start from these weights: a cnnzoo checkpoint, a run directory (its "
+                                      "best.safetensors), a torchvision or timm file, or true (the weights that ship "
+                                      "with cnnzoo for --model); the classifier is re-initialised when the classes "
+                                      "differ, the stem adapted when the input channels do (a resumed run starts "
+                                      "from its resume state)")
     # fine-tuning (cnnzoo.freeze / cnnzoo.param_groups: stem, stages and head from the model's feature_info)
     freeze: str | None = _s(None, "freeze the stem and the first N stages (0: the stem only), or 'backbone': only "
                                   "the classifier trains (a linear probe)")
@@ -290,6 +295,9 @@ def check_setting(name: str, value: Any) -> Any:
         if not isinstance(value, (int, float) if s.type is float else int) or not math.isfinite(value):
             raise bad
         value = s.type(value)
+    elif name == "pretrained" and (isinstance(value, bool)
+                                   or isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE):
+        return "true" if value is True or str(value).strip().lower() in _TRUE else None  # the shipped weights
     elif name == "freeze":  # a number of stages or "backbone"
         value = str(value).strip().lower() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
         if value is None or not (value == "backbone" or value.isdigit()):

@@ -17,6 +17,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.checkpoint import header_for
+from cnnzoo.checkpoint import header_for, read_header
 from cnnzoo.device import bf16_emulation_warning, resolve_device
 from cnnzoo.factory import create_model
 from cnnzoo.tables import plural
@@ -40,6 +41,7 @@ from cnnzoo.train.state import RunState
 from cnnzoo.train.transfer import freeze
 from cnnzoo.train.whitening import first_conv, patch_whitening_
 from cnnzoo.train.writer import RunWriter
+from cnnzoo.weights import pretrained_path, shipped_models
 
 __all__ = ["train", "pick_device", "RunInterrupted"]
 
@@ -95,11 +97,42 @@ def _check_freeze(cfg: TrainConfig) -> None:
         freeze(model, _freeze_stages(cfg))
 
 
-def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distributed: bool) -> RunState:
+def pretrained_file(cfg: TrainConfig) -> Path | None:
+    """The weight file ``--pretrained`` names: ``true`` the shipped weights of ``--model``, a run directory its
+    best.safetensors, else the file itself; a missing file or a cnnzoo checkpoint of another model is an error."""
+    if cfg.pretrained is None:
+        return None
+    if cfg.pretrained == "true":
+        try:
+            return pretrained_path(cfg.model)
+        except ValueError:
+            have = ", ".join(shipped_models()) or "none"
+            raise ValueError(f"--pretrained true: no weights ship with cnnzoo for {cfg.model} (models with shipped "
+                             f"weights: {have}); give a checkpoint, a run directory or a torchvision/timm "
+                             f"file") from None
+    path = Path(cfg.pretrained).expanduser()
+    if path.is_dir():
+        if not (path / "best.safetensors").is_file():
+            raise FileNotFoundError(f"--pretrained {path}: the directory has no best.safetensors (expected a run "
+                                    f"directory of cnnzoo train, or a checkpoint file)")
+        path = path / "best.safetensors"
+    elif not path.is_file():
+        raise FileNotFoundError(f"--pretrained {path}: no such file or run directory")
+    header = read_header(path)
+    if header is not None and header.model != cfg.model:
+        raise ValueError(f"--pretrained {path}: a checkpoint of {header.model}, not of --model {cfg.model}; "
+                         f"train --model {header.model} or give a {cfg.model} checkpoint")
+    return path
+
+
+def _build_state(cfg: TrainConfig, data: RunData, device: torch.device, distributed: bool,
+                 pretrained: Path | None = None) -> RunState:
     _seed_all(cfg.seed)
-    model = create_model(cfg.model, num_classes=data.train.num_classes, in_chans=data.in_chans,
-                         drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate,
-                         **dict(cfg.model_kwargs, **({"arch": cfg.arch} if cfg.arch else {})))
+    with warnings.catch_warnings():  # the training header says it once, in its own words
+        warnings.filterwarnings("ignore", message=r".*the classifier .* is re-initialised and needs training")
+        model = create_model(cfg.model, pretrained=pretrained or False, num_classes=data.train.num_classes,
+                             in_chans=data.in_chans, drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate,
+                             **dict(cfg.model_kwargs, **({"arch": cfg.arch} if cfg.arch else {})))
     if distributed and cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if cfg.freeze is not None or cfg.freeze_bn:
@@ -126,6 +159,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) a training described by ``cfg``; returns the final report (also saved as report.json)."""
     cfg.validate()
     _check_freeze(cfg)
+    pretrained = None if resume else pretrained_file(cfg)  # a resumed run starts from its resume state
     rank, local_rank, world = _dist()
     distributed, is_main = world > 1, rank == 0
     device = pick_device(cfg, local_rank)
@@ -165,7 +199,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         print(f"cnnzoo: warning: {msg} (--amp fp32)", file=sys.stderr, flush=True)
 
     data = load_run_data(cfg, rank, world, device)
-    state = _build_state(cfg, data, device, distributed)
+    if restart:  # a run without a completed epoch starts again from the beginning: from its weights too
+        pretrained = pretrained_file(cfg)
+    state = _build_state(cfg, data, device, distributed, pretrained)
     model = state.model
     net: nn.Module = model
     if distributed:
@@ -255,6 +291,13 @@ def _run(cfg: TrainConfig, data: RunData, state: RunState, net: nn.Module, write
               f"{split} images, {data.in_chans}×{data.img_size}², {plural(cfg.epochs, 'epoch')} × "
               f"{plural(steps, 'step')}, batch {cfg.batch_size}×{world}, device {device}"
               f"{', resuming after epoch ' + str(state.epoch) if resume else ''}; writing {run_dir}", flush=True)
+        loaded = getattr(model, "pretrained_cfg", None)
+        if loaded and not resume:
+            print(f"weights: {loaded['file']} ({loaded['layout']} layout)"
+                  + (f"; stem adapted to {data.in_chans} input channels" if loaded["adapted"] else ""), flush=True)
+            if loaded["reinitialized"]:
+                print(f"classifier re-initialised: the checkpoint has {plural(loaded['source_classes'], 'class')}, "
+                      f"the data {data.train.num_classes}", flush=True)
 
     t_run = time.time()
     res: EvalResult | None = None

@@ -43,6 +43,7 @@ class LoadReport:
     wrong_shape: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     reinitialized: list[str] = field(default_factory=list)
     adapted: list[str] = field(default_factory=list)
+    source_classes: int | None = None  # the checkpoint's classes, where its classifier was re-initialised
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -178,6 +179,7 @@ def _drop_classifier(base: nn.Module, sd: dict[str, torch.Tensor], target: dict[
     for k in drop:
         del sd[k]
     report.reinitialized.extend(drop)
+    report.source_classes = int(ckpt_classes)
     if not model_classes:
         msg = (f"{name}: the model has no classifier (num_classes=0); the {what}'s {ckpt_classes}-class "
                f"classifier ({', '.join(drop)}) is left out")
