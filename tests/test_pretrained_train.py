@@ -109,3 +109,42 @@ def test_stem_adapted_to_three_channels_and_a_resume_does_not_load_the_weights_a
     weights.unlink()  # a resume starts from its resume state, not from --pretrained
     assert main(["train", "--resume", str(tmp_path / "tune"), "--epochs", "2"]) == 0, capsys.readouterr().err
     assert "weights:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fixture", ["resnet18_torchvision", "resnet18_timm"])
+def test_fine_tune_from_a_torchvision_or_timm_file_on_a_grayscale_folder(tmp_path, capsys, fixture):
+    """A torchvision or timm file (keys and shapes of the committed reference layout, random values) starts a
+    1-channel, 3-class run: the stem is the sum of the RGB filters, the classifier is new, the rest is the file's."""
+    import json
+
+    from cnnzoo.weights.loading import detect_layout
+
+    shapes = json.loads((Path(__file__).parent / "fixtures" / "layouts" / f"{fixture}.json").read_text())
+    gen = torch.Generator().manual_seed(0)
+    def value(key: str, shape: list[int]) -> torch.Tensor:  # small filters, positive BN scales and variances
+        if not shape:
+            return torch.tensor(1)
+        if len(shape) == 1 and key.endswith(("running_var", ".weight")):
+            return torch.rand(shape, generator=gen) + 0.5
+        return 0.05 * torch.randn(shape, generator=gen)
+
+    weights = {k: value(k, s) for k, s in shapes.items()}
+    path = tmp_path / f"{fixture}.pth"
+    torch.save(weights, path)
+    data = _folder(tmp_path / "data")
+    tune = ["train", "--model", "resnet18", "--data", str(data), "--in-chans", "1", "--img-size", "32",
+            "--epochs", "1", "--batch-size", "12", "--num-threads", "1", "--pretrained", str(path),
+            "--freeze", "backbone", "--freeze-bn", "true", "--out-dir", str(tmp_path), "--name", "tune"]
+    assert main(tune) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out.splitlines()
+    assert "classifier re-initialised: the checkpoint has 1000 classes, the data 3" in out
+    import cnnzoo
+
+    reference = cnnzoo.create_model("resnet18")
+    _, converted = detect_layout(weights, reference)
+    tuned = load_file(tmp_path / "tune" / "last.safetensors")
+    stem = next(k for k in tuned if tuned[k].dim() == 4)
+    assert torch.allclose(tuned[stem], converted[stem].sum(1, keepdim=True))
+    backbone = [k for k in tuned if not k.startswith("head.") and k != stem and tuned[k].is_floating_point()]
+    assert backbone and [k for k in backbone if not torch.equal(tuned[k], converted[k].to(tuned[k].dtype))] == []
+    assert tuned["head.fc.weight"].shape == (3, 512)
