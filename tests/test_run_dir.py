@@ -269,3 +269,13 @@ def test_a_run_saved_with_more_workers_than_this_machine_allows_resumes_with_the
     saved.write_text("model: lenet5\nworkers: -1\n")
     with pytest.raises(ValueError, match="workers: expected"):
         load_run_config(saved)
+
+
+def test_an_out_dir_that_is_a_file_is_one_line_naming_it(tmp_path, capsys):
+    """A file given where the runs' directory is expected is said as such (not as a run directory in use)."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a directory\n")
+    assert main(["train", "--model", "lenet5", "--epochs", "1", "--out-dir", str(a_file), "--name", "r"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a file where a directory is expected" in err and str(a_file) in err, err
+    assert "in use" not in err and a_file.read_text() == "not a directory\n"

@@ -63,7 +63,7 @@ def _alive(owner: dict[str, Any]) -> bool:
 def _read_lock(path: Path) -> dict[str, Any] | None:
     try:
         text = path.read_text(errors="replace").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no lock; or a file where a directory is expected
         return None
     except OSError:
         return {}
