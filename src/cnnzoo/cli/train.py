@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,32 +121,9 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     try:
         cfg, resume = resolve_config(args)
-        with _terminate_as_interrupt():
-            train(cfg, resume=resume)
+        train(cfg, resume=resume)
     except KeyboardInterrupt as err:  # the engine's message says what was saved and how to resume
         print(str(err) or "cnnzoo train: interrupted before the run started; nothing written", file=sys.stderr,
               flush=True)
         return 130
     return 0
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Within: SIGTERM (``kill``, a scheduler stopping the job) ends a run as Ctrl-C does — the lock released,
-    one line saying what was saved and how to resume — instead of killing it where it stands."""
-    owner = os.getpid()
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if os.getpid() != owner:  # a forked data worker inherits the handler: it ends as SIGTERM would end it
-            os._exit(128 + signum)
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (an embedding application): leave its signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
