@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import yaml
 from torch import nn
 
 from cnnzoo.data import ImageData, is_fashion_mnist, load_data
@@ -24,6 +23,7 @@ from cnnzoo.data.config import DataConfig, resolve_data_config
 from cnnzoo.data.folder import FolderSplit, read_images, scan_image_folder
 from cnnzoo.data.shards import find_shards, is_shards
 from cnnzoo.data.transforms import decode_held, transforms_for
+from cnnzoo.files import read_yaml
 from cnnzoo.registry import model_info
 from cnnzoo.tables import plural
 from cnnzoo.train.batches import BatchSource, HeldImageBatches, InMemoryBatches
@@ -232,8 +232,8 @@ def trained_on(checkpoint: str | os.PathLike) -> str | None:
     if not config.is_file():
         return None
     try:
-        values = yaml.safe_load(config.read_text()) or {}
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        values = read_yaml(config, "the config.yaml that cnnzoo train writes")
+    except (ValueError, OSError):  # not a run's config: no data to take from it
         return None
     data = values.get("data") if isinstance(values, dict) else None
     return str(data) if data else None
